@@ -1,0 +1,30 @@
+"""specxform: transcode undersampled spectral representations into classifier Mels.
+
+Public API: the hook marker for plugins, the spec value objects, the registry
+and the main entry points (front ends, the derived PINV).
+"""
+
+from __future__ import annotations
+
+from specxform.hookspecs import hookimpl
+from specxform.registry import Registry
+from specxform.specs import (
+    BandFilterbank,
+    Framing,
+    MelFilterbank,
+    Representation,
+    Scaling,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BandFilterbank",
+    "Framing",
+    "MelFilterbank",
+    "Registry",
+    "Representation",
+    "Scaling",
+    "__version__",
+    "hookimpl",
+]

@@ -1,0 +1,289 @@
+"""The registry that plugins fill through the ``specxform_add_*`` hooks.
+
+It holds named entries of five kinds (representations, teachers, students,
+datasets and pairs), remembers which plugin registered each one, refuses a
+duplicate name with a message naming both plugins, and answers look-ups of
+unknown names with the closest registered ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from specxform.errors import PluginError, SpecError, UnknownNameError
+from specxform.specs import Representation
+
+
+@attrs.frozen
+class Origin:
+    """Where an entry came from: the plugin (entry-point) name and its distribution."""
+
+    plugin: str
+    distribution: str | None = None
+
+    def __str__(self) -> str:
+        dist = f" from distribution {self.distribution!r}" if self.distribution else ""
+        return f"plugin {self.plugin!r}{dist}"
+
+
+@attrs.frozen
+class TeacherEntry:
+    """A registered teacher: how to build it and what it consumes.
+
+    ``factory(weights=None | path)`` returns a :class:`specxform.teachers.base.Teacher`.
+    ``weights`` names the files in the weight catalogue it loads.
+    """
+
+    name: str
+    target: str
+    factory: Callable[..., Any]
+    num_classes: int
+    parameter_count: int | None = None
+    weights: tuple[str, ...] = ()
+    aux_inputs: tuple[str, ...] = ()
+    default: bool = False
+    description: str = ""
+    origin: Origin = Origin("unknown")
+
+
+@attrs.frozen
+class StudentEntry:
+    """A student architecture; ``factory(source, target, **config)`` returns an ``nn.Module``."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    origin: Origin = Origin("unknown")
+
+
+@attrs.frozen
+class DatasetEntry:
+    """A dataset adapter; ``factory(root, **options)`` lists clips, labels and splits."""
+
+    name: str
+    factory: Callable[..., Any]
+    description: str = ""
+    origin: Origin = Origin("unknown")
+
+
+@attrs.frozen
+class PairEntry:
+    """A (source, target) combination and its defaults.
+
+    ``explicit`` is true when a plugin declared it with :meth:`Registry.add_pair`.
+    """
+
+    source: str
+    target: str
+    teacher: str | None = None
+    student: str = "residual_cnn"
+    student_config: Mapping[str, Any] = attrs.field(factory=dict)
+    checkpoint: str | None = None
+    description: str = ""
+    explicit: bool = False
+    origin: Origin = Origin("registry")
+
+    @property
+    def name(self) -> str:
+        return f"{self.source}->{self.target}"
+
+
+_KINDS = ("representation", "teacher", "student", "dataset", "pair")
+
+
+class Registry:
+    """Named, origin-tracked entries filled by plugins."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, Any]] = {kind: {} for kind in _KINDS}
+        self._origin = Origin("<direct>")
+
+    # -- registration context (used by the plugin manager) -------------------
+
+    @contextlib.contextmanager
+    def registering_as(self, origin: Origin) -> Iterator[None]:
+        """Attribute what is added inside the block to ``origin``; undo it all on error."""
+        previous, self._origin = self._origin, origin
+        before = {kind: set(entries) for kind, entries in self._entries.items()}
+        try:
+            yield
+        except BaseException:
+            for kind, entries in self._entries.items():
+                for name in set(entries) - before[kind]:
+                    del entries[name]
+            raise
+        finally:
+            self._origin = previous
+
+    def _add(self, kind: str, name: str, entry: Any) -> None:
+        if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+            raise PluginError(f"{self._origin}: invalid {kind} name {name!r}; use a non-empty word.")
+        existing = self._entries[kind].get(name)
+        if existing is not None:
+            raise PluginError(
+                f"duplicate {kind} {name!r}: registered by {self.origin_of(kind, name)} "
+                f"and again by {self._origin}; rename one or uninstall one of the plugins."
+            )
+        self._entries[kind][name] = (entry, self._origin)
+
+    def origin_of(self, kind: str, name: str) -> Origin:
+        """The plugin that registered ``name`` of ``kind``."""
+        return self._get(kind, name)[1]
+
+    def _get(self, kind: str, name: str) -> tuple[Any, Origin]:
+        try:
+            return self._entries[kind][name]  # type: ignore[no-any-return]
+        except KeyError:
+            raise UnknownNameError(kind, name, self._entries[kind]) from None
+
+    # -- representations ----------------------------------------------------
+
+    def add_representation(self, spec: Representation) -> None:
+        """Register a representation under ``spec.name``."""
+        if not isinstance(spec, Representation):
+            raise PluginError(
+                f"{self._origin}: add_representation expects a Representation, got {spec!r}."
+            )
+        self._add("representation", spec.name, spec)
+
+    def representation(self, name: str) -> Representation:
+        """The representation registered as ``name``."""
+        return self._get("representation", name)[0]  # type: ignore[no-any-return]
+
+    def representations(self, role: str | None = None) -> list[Representation]:
+        """All representations (optionally only those with ``role``), sorted by name."""
+        reps = [entry for entry, _ in self._entries["representation"].values()]
+        return sorted((r for r in reps if role is None or role in r.roles), key=lambda r: r.name)
+
+    # -- teachers -----------------------------------------------------------
+
+    def add_teacher(
+        self,
+        name: str,
+        *,
+        target: str,
+        factory: Callable[..., Any],
+        num_classes: int,
+        parameter_count: int | None = None,
+        weights: tuple[str, ...] = (),
+        aux_inputs: tuple[str, ...] = (),
+        default: bool = False,
+        description: str = "",
+    ) -> None:
+        """Register a teacher classifier that consumes representation ``target``.
+
+        ``default=True`` makes it the teacher of implicit pairs with that target.
+        """
+        self._require("representation", target, f"teacher {name!r}")
+        entry = TeacherEntry(
+            name=name, target=target, factory=factory, num_classes=num_classes,
+            parameter_count=parameter_count, weights=tuple(weights),
+            aux_inputs=tuple(aux_inputs), default=default, description=description,
+            origin=self._origin,
+        )
+        self._add("teacher", name, entry)
+
+    def teacher(self, name: str) -> TeacherEntry:
+        return self._get("teacher", name)[0]  # type: ignore[no-any-return]
+
+    def teachers(self) -> list[TeacherEntry]:
+        return [entry for _, (entry, _) in sorted(self._entries["teacher"].items())]
+
+    def default_teacher(self, target: str) -> str | None:
+        """The teacher marked default for ``target``, else the only one, else None."""
+        candidates = [t for t in self.teachers() if t.target == target]
+        marked = [t for t in candidates if t.default]
+        chosen = marked or (candidates if len(candidates) == 1 else [])
+        return chosen[0].name if chosen else None
+
+    # -- students -----------------------------------------------------------
+
+    def add_student(self, name: str, *, factory: Callable[..., Any], description: str = "") -> None:
+        """Register a student architecture."""
+        self._add("student", name, StudentEntry(name, factory, description, self._origin))
+
+    def student(self, name: str) -> StudentEntry:
+        return self._get("student", name)[0]  # type: ignore[no-any-return]
+
+    def students(self) -> list[StudentEntry]:
+        return [entry for _, (entry, _) in sorted(self._entries["student"].items())]
+
+    # -- datasets -----------------------------------------------------------
+
+    def add_dataset(self, name: str, *, factory: Callable[..., Any], description: str = "") -> None:
+        """Register a dataset adapter."""
+        self._add("dataset", name, DatasetEntry(name, factory, description, self._origin))
+
+    def dataset(self, name: str) -> DatasetEntry:
+        return self._get("dataset", name)[0]  # type: ignore[no-any-return]
+
+    def datasets(self) -> list[DatasetEntry]:
+        return [entry for _, (entry, _) in sorted(self._entries["dataset"].items())]
+
+    # -- pairs --------------------------------------------------------------
+
+    def add_pair(
+        self,
+        source: str,
+        target: str,
+        *,
+        teacher: str | None = None,
+        student: str = "residual_cnn",
+        student_config: Mapping[str, Any] | None = None,
+        checkpoint: str | None = None,
+        description: str = "",
+    ) -> None:
+        """Declare the (source, target) pair with its defaults."""
+        where = f"pair {source}->{target}"
+        src, tgt = self._require("representation", source, where), self._require(
+            "representation", target, where
+        )
+        if "source" not in src.roles or "target" not in tgt.roles:
+            raise PluginError(
+                f"{self._origin}: {where} needs a source and a target; {source!r} has roles "
+                f"{sorted(src.roles)}, {target!r} has roles {sorted(tgt.roles)}."
+            )
+        if teacher is not None:
+            entry = self._require("teacher", teacher, where)
+            if entry.target != target:
+                raise PluginError(
+                    f"{self._origin}: {where}: teacher {teacher!r} consumes {entry.target!r}, "
+                    f"not {target!r}; pick a teacher of target {target!r}."
+                )
+        pair = PairEntry(
+            source=source, target=target, teacher=teacher, student=student,
+            student_config=dict(student_config or {}), checkpoint=checkpoint,
+            description=description, explicit=True, origin=self._origin,
+        )
+        self._add("pair", pair.name, pair)
+
+    def pair(self, source: str, target: str) -> PairEntry:
+        """The pair (source, target): declared defaults, or an implicit pair."""
+        declared = self._entries["pair"].get(f"{source}->{target}")
+        if declared is not None:
+            return declared[0]  # type: ignore[no-any-return]
+        src, tgt = self.representation(source), self.representation(target)
+        if "source" not in src.roles:
+            raise SpecError(f"{source!r} is not a source representation; see `specxform list`.")
+        if "target" not in tgt.roles:
+            raise SpecError(f"{target!r} is not a target representation; see `specxform list`.")
+        return PairEntry(source=source, target=target, teacher=self.default_teacher(target))
+
+    def pairs(self) -> list[PairEntry]:
+        """Every (source, target) combination the registry can build."""
+        return [
+            self.pair(s.name, t.name)
+            for s in self.representations("source")
+            for t in self.representations("target")
+            if s.name != t.name
+        ]
+
+    def _require(self, kind: str, name: str, where: str) -> Any:
+        try:
+            return self._get(kind, name)[0]
+        except UnknownNameError as exc:
+            raise PluginError(f"{self._origin}: {where} refers to {exc}") from None

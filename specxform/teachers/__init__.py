@@ -1,0 +1,1 @@
+"""Frozen pretrained classifiers (teachers) that take a precomputed log-Mel spectrogram."""

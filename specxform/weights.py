@@ -1,0 +1,519 @@
+"""Official weight files: catalogue, cache, verified resumable download, safe loading.
+
+A :class:`WeightFile` describes one published file (where it comes from and how
+to check it). :data:`CATALOGUE` lists the files the built-in teachers use; every
+function takes a :class:`WeightFile`, so a test or a plugin can describe its own
+file (for example one served from ``127.0.0.1``) without touching the catalogue.
+
+Files live in ``<home>/weights/`` where ``<home>`` is ``$SPECXFORM_HOME`` when
+set, else the platform's user cache directory for ``specxform``
+(``~/.cache/specxform`` on Linux). :func:`fetch` downloads into a ``.part`` file
+next to the target, resumes it with an HTTP ``Range`` request after an
+interruption, verifies size and checksum, and only then renames it into place,
+so the cache never holds a half-written or corrupt file under the final name.
+
+Checkpoints are read with ``torch.load(weights_only=True)``: a file that needs
+arbitrary pickled Python objects to load is refused with an explanation.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import http.client
+import os
+import pickle
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import platformdirs
+import torch
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from specxform.errors import CheckpointError, UnknownNameError, WeightsError
+
+__all__ = [
+    "CATALOGUE",
+    "WeightFile",
+    "fetch",
+    "get",
+    "home",
+    "load_torch_file",
+    "path",
+    "resolve",
+    "verify",
+    "weights_dir",
+]
+
+_CHUNK = 1 << 20  # 1 MiB per read: a progress update per chunk is cheap at this size
+_USER_AGENT = "specxform (+https://pypi.org/project/specxform)"
+
+
+def _hex(length: int):  # type: ignore[no-untyped-def]
+    pattern = re.compile(rf"[0-9a-f]{{{length}}}")
+
+    def check(instance: object, attribute: attrs.Attribute, value: str | None) -> None:
+        if value is not None and not pattern.fullmatch(value):
+            raise WeightsError(
+                f"{attribute.name} must be {length} lowercase hex digits, got {value!r}."
+            )
+
+    return check
+
+
+def _size(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
+    if value is not None and value <= 0:
+        raise WeightsError(f"size must be a positive number of bytes or None, got {value!r}.")
+
+
+@attrs.frozen
+class WeightFile:
+    """One published weight (or metadata) file.
+
+    Attributes
+    ----------
+    name : str
+        Catalogue key, e.g. ``"pann-resnet38"``.
+    filename : str
+        File name in the cache directory (the official one).
+    url : str
+        Download URL.
+    size : int or None
+        Exact size in bytes, ``None`` when not published.
+    md5, sha256 : str or None
+        Lowercase hex digests; ``None`` when not published. A file with neither a
+        size nor a digest can only be checked by parsing it (see :func:`verify`).
+    description : str
+        One line for listings and error messages.
+    """
+
+    name: str
+    filename: str
+    url: str
+    size: int | None = attrs.field(default=None, validator=_size)
+    md5: str | None = attrs.field(default=None, validator=_hex(32))
+    sha256: str | None = attrs.field(default=None, validator=_hex(64))
+    description: str = ""
+
+    @property
+    def has_checksum(self) -> bool:
+        """Whether a digest is known, i.e. whether :func:`verify` can prove integrity."""
+        return self.md5 is not None or self.sha256 is not None
+
+
+_ZENODO = "https://zenodo.org/record/3987831/files"
+
+#: The official files of the built-in teachers. Sizes and MD5s of the PANN
+#: checkpoints are those published on Zenodo record 3987831. Google publishes no
+#: size or checksum for ``yamnet.h5`` and the class map, so those are ``None`` and
+#: :func:`verify` can only check that they parse.
+CATALOGUE: dict[str, WeightFile] = {
+    wf.name: wf
+    for wf in (
+        WeightFile(
+            name="pann-resnet38",
+            filename="ResNet38_mAP=0.434.pth",
+            url=f"{_ZENODO}/ResNet38_mAP%3D0.434.pth?download=1",
+            size=299_615_982,
+            md5="bf12f36aaabac4e0855e22d3c3239c1b",
+            description="PANN ResNet38, AudioSet 527 classes, 32 kHz (Kong et al. 2020)",
+        ),
+        WeightFile(
+            name="pann-cnn14",
+            filename="Cnn14_mAP=0.431.pth",
+            url=f"{_ZENODO}/Cnn14_mAP%3D0.431.pth?download=1",
+            size=327_428_481,
+            md5="541141fa2ee191a88f24a3219fff024e",
+            description="PANN Cnn14, AudioSet 527 classes, 32 kHz (Kong et al. 2020)",
+        ),
+        WeightFile(
+            name="yamnet",
+            filename="yamnet.h5",
+            url="https://storage.googleapis.com/audioset/yamnet.h5",
+            description="YAMNet Keras weights (HDF5), 521 classes; no published checksum",
+        ),
+        WeightFile(
+            name="yamnet-class-map",
+            filename="yamnet_class_map.csv",
+            url=(
+                "https://raw.githubusercontent.com/tensorflow/models/master/"
+                "research/audioset/yamnet/yamnet_class_map.csv"
+            ),
+            description="YAMNet class map (index, mid, display_name); no published checksum",
+        ),
+    )
+}
+
+
+def get(name: str) -> WeightFile:
+    """Look a file up in :data:`CATALOGUE`.
+
+    Raises
+    ------
+    UnknownNameError
+        If ``name`` is not catalogued; the message lists the known names.
+    """
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise UnknownNameError("weight file", name, CATALOGUE) from None
+
+
+def home() -> Path:
+    """specxform's cache root: ``$SPECXFORM_HOME`` or the user cache dir ``.../specxform``."""
+    env = os.environ.get("SPECXFORM_HOME")
+    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("specxform"))
+
+
+def weights_dir(root: Path | None = None) -> Path:
+    """Directory holding weight files (``<home>/weights`` unless ``root`` is given)."""
+    return Path(root) if root is not None else home() / "weights"
+
+
+def path(weight: WeightFile, root: Path | None = None) -> Path:
+    """Where ``weight`` lives (or will live) in the cache; the file may not exist."""
+    return weights_dir(root) / weight.filename
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def _digests(file: Path) -> dict[str, str]:
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha = hashlib.sha256()
+    with file.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            md5.update(chunk)
+            sha.update(chunk)
+    return {"md5": md5.hexdigest(), "sha256": sha.hexdigest()}
+
+
+def _check_parses(weight: WeightFile, file: Path) -> None:
+    """Best available check for a file without a published checksum: it parses."""
+    suffix = file.suffix.lower() if file.suffix != ".part" else Path(file.stem).suffix.lower()
+    try:
+        if suffix in (".h5", ".hdf5"):
+            import h5py
+
+            found: list[str] = []
+
+            def collect(name: str, node: object) -> None:
+                if isinstance(node, h5py.Dataset):
+                    found.append(name)
+
+            with h5py.File(file, "r") as h5:
+                h5.visititems(collect)
+            if not found:
+                raise ValueError("no datasets in the file")
+        elif suffix == ".csv":
+            with file.open(newline="", encoding="utf-8") as fh:
+                rows = list(csv.reader(fh))
+            if len(rows) < 2:
+                raise ValueError("fewer than two rows")
+        elif suffix in (".pth", ".pt", ".ckpt"):
+            load_torch_file(file)
+    except (OSError, ValueError, UnicodeDecodeError, CheckpointError) as exc:
+        raise WeightsError(
+            f"{weight.filename} at {file} does not parse ({exc}); it is probably truncated or "
+            f"not the official file. Delete it and fetch it again from {weight.url}."
+        ) from exc
+
+
+def verify(weight: WeightFile, file: Path | None = None, *, full: bool = True) -> Path:
+    """Check that a file is the one ``weight`` describes.
+
+    Parameters
+    ----------
+    weight : WeightFile
+        The expected file.
+    file : Path, optional
+        File to check; defaults to the cached location :func:`path`.
+    full : bool
+        Also compare digests (reads the whole file: ~1 s for 300 MB). With
+        ``False`` only the size is compared when it is known. Files with neither a
+        size nor a digest are always checked by parsing them.
+
+    Returns
+    -------
+    Path
+        The verified file.
+
+    Raises
+    ------
+    WeightsError
+        If the file is missing, has the wrong size or digest, or does not parse.
+    """
+    file = Path(file) if file is not None else path(weight)
+    if not file.is_file():
+        raise WeightsError(f"{weight.filename} not found at {file}.")
+    actual = file.stat().st_size
+    if weight.size is not None and actual != weight.size:
+        raise WeightsError(
+            f"{weight.filename} at {file} has {actual:,} bytes, expected {weight.size:,}; "
+            f"delete it and fetch it again from {weight.url}."
+        )
+    if full and weight.has_checksum:
+        digests = _digests(file)
+        for algo in ("md5", "sha256"):
+            expected = getattr(weight, algo)
+            if expected is not None and digests[algo] != expected:
+                raise WeightsError(
+                    f"{weight.filename} at {file} has {algo} {digests[algo]}, expected "
+                    f"{expected}: the file is corrupt or not the official one. Delete it and "
+                    f"fetch it again from {weight.url}."
+                )
+    if weight.size is None and not weight.has_checksum:
+        _check_parses(weight, file)
+    return file
+
+
+# ---------------------------------------------------------------------------- fetch
+
+
+def _offline_message(weight: WeightFile, target: Path, reason: object) -> str:
+    return (
+        f"cannot download {weight.filename} from {weight.url} ({reason}). "
+        f"Download it yourself and put it at {target} (the cache directory is "
+        f"{target.parent}; set SPECXFORM_HOME to move it), or pass the file explicitly "
+        f"with `--weights PATH`."
+    )
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Progress]:
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=True, disable=not enabled) as bar:
+        yield bar
+
+
+def _open(weight: WeightFile, offset: int, timeout: float) -> http.client.HTTPResponse:
+    headers = {"User-Agent": _USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(weight.url, headers=headers)
+    return urllib.request.urlopen(request, timeout=timeout)  # type: ignore[no-any-return]
+
+
+def _resume_offset(response: http.client.HTTPResponse, offset: int) -> int:
+    """Byte offset the response body starts at (0 when the server ignored ``Range``)."""
+    if offset and response.status == 206:
+        match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+        if match and int(match.group(1)) == offset:
+            return offset
+    return 0
+
+
+def _download_once(
+    weight: WeightFile, part: Path, bar: Progress, task: Any, timeout: float
+) -> bool:
+    """One HTTP request appending to ``part``; returns whether the body was complete."""
+    offset = part.stat().st_size if part.exists() else 0
+    try:
+        response = _open(weight, offset, timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 416 or not offset:
+            raise
+        if offset == weight.size:
+            return True  # the .part already holds the whole file
+        part.unlink()  # range not satisfiable: the .part is stale, start over
+        return False
+    with response:
+        start = _resume_offset(response, offset)
+        length = response.headers.get("Content-Length")
+        expected_end = start + int(length) if length is not None else weight.size
+        bar.update(task, total=expected_end, completed=start)
+        with part.open("r+b" if start else "wb") as fh:
+            fh.seek(start)
+            fh.truncate()
+            while chunk := response.read(_CHUNK):
+                fh.write(chunk)
+                bar.update(task, advance=len(chunk))
+            written = fh.tell()
+    # http.client returns EOF quietly when the server closes early: compare lengths.
+    return expected_end is None or written >= expected_end
+
+
+def fetch(
+    weight: WeightFile,
+    *,
+    root: Path | None = None,
+    progress: bool = True,
+    timeout: float = 60.0,
+    attempts: int = 5,
+) -> Path:
+    """Download ``weight`` into the cache (if not already there) and verify it.
+
+    The download goes to ``<target>.part``; an interrupted transfer is resumed
+    with an HTTP ``Range`` request (up to ``attempts`` requests, and again on the
+    next call, since the ``.part`` is kept). After the transfer the ``.part`` is
+    verified (size and digest) and atomically renamed to the target. A file that
+    fails verification is deleted.
+
+    Parameters
+    ----------
+    weight : WeightFile
+        What to download.
+    root : Path, optional
+        Cache directory; defaults to :func:`weights_dir`.
+    progress : bool
+        Show a rich progress bar.
+    timeout : float
+        Socket timeout per request, in seconds.
+    attempts : int
+        Requests to make before giving up on an interrupted transfer.
+
+    Returns
+    -------
+    Path
+        The verified file in the cache.
+
+    Raises
+    ------
+    WeightsError
+        When offline (the message says where to put the file by hand and
+        mentions ``--weights PATH``), on an HTTP error, or when verification fails.
+    """
+    target = path(weight, root)
+    if target.is_file():
+        try:
+            return verify(weight, target)
+        except WeightsError:
+            target.unlink()  # a corrupt cached file is replaced, not trusted
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    if weight.size is not None and part.exists() and part.stat().st_size > weight.size:
+        part.unlink()
+    _transfer(weight, part, target, progress=progress, timeout=timeout, attempts=attempts)
+    try:
+        verify(weight, part)
+    except WeightsError:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, target)
+    return target
+
+
+def _transfer(
+    weight: WeightFile, part: Path, target: Path, *, progress: bool, timeout: float, attempts: int
+) -> None:
+    reason: object = None
+    with _progress_bar(progress) as bar:
+        task = bar.add_task(weight.filename, total=weight.size)
+        for _ in range(max(1, attempts)):
+            try:
+                if _download_once(weight, part, bar, task, timeout):
+                    return
+                reason = "the server closed the connection early"
+            except urllib.error.HTTPError as exc:
+                raise WeightsError(
+                    f"HTTP {exc.code} {exc.reason} for {weight.url}. "
+                    + _offline_message(weight, target, f"HTTP {exc.code}")
+                ) from exc
+            except urllib.error.URLError as exc:
+                raise WeightsError(_offline_message(weight, target, exc.reason)) from exc
+            except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+                reason = exc
+    raise WeightsError(
+        f"download of {weight.filename} was interrupted {attempts} times ({reason}); the "
+        f"partial file {part} is kept and the next fetch resumes it. "
+        + _offline_message(weight, target, "interrupted")
+    )
+
+
+def resolve(
+    weight: WeightFile,
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = True,
+    root: Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Find the file to load: the user's ``--weights PATH``, the cache, or a download.
+
+    Parameters
+    ----------
+    weight : WeightFile
+        The official file.
+    explicit : path-like, optional
+        A file the user chose (``--weights PATH``); used as is, only checked to exist,
+        so that fine-tuned or re-saved weights can be loaded.
+    download : bool
+        Download when the file is not cached; with ``False`` a missing file raises.
+    root : Path, optional
+        Cache directory; defaults to :func:`weights_dir`.
+    progress : bool
+        Show a progress bar while downloading.
+
+    Returns
+    -------
+    Path
+        An existing file. A cached file is checked by size only (cheap); use
+        :func:`verify` for a full digest check.
+    """
+    if explicit is not None:
+        file = Path(explicit).expanduser()
+        if not file.is_file():
+            raise WeightsError(
+                f"--weights {file}: no such file (expected {weight.filename}, "
+                f"official copy at {weight.url})."
+            )
+        return file
+    target = path(weight, root)
+    if target.is_file():
+        return verify(weight, target, full=False)
+    if not download:
+        raise WeightsError(_offline_message(weight, target, "downloads are disabled"))
+    return fetch(weight, root=root, progress=progress)
+
+
+# ----------------------------------------------------------------------------- load
+
+
+def load_torch_file(file: str | os.PathLike[str]) -> Any:
+    """Load a PyTorch checkpoint safely (``weights_only=True``) on the CPU.
+
+    Raises
+    ------
+    WeightsError
+        If the file does not exist.
+    CheckpointError
+        If the file needs arbitrary pickled objects (code) to load, or is not a
+        PyTorch file at all.
+    """
+    file = Path(file)
+    if not file.is_file():
+        raise WeightsError(f"checkpoint {file} does not exist.")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first_line = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+        raise CheckpointError(
+            f"{file} is not a plain weights file: loading it would run pickled Python code, "
+            f"which specxform refuses (torch.load(weights_only=True); {first_line}). "
+            f"If you trust its origin, re-save only its tensors, e.g. "
+            f"torch.save({{'model': model.state_dict()}}, 'clean.pth'), and load that."
+        ) from exc
+    except (RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(
+            f"{file} is not a readable PyTorch checkpoint ({exc}); it may be truncated: "
+            f"delete it and download it again."
+        ) from exc
