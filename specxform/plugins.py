@@ -67,7 +67,9 @@ def _hook_names(plugin: Any) -> tuple[str, ...]:
 def _entry_points() -> list[importlib.metadata.EntryPoint]:
     eps = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
     unique = {(ep.name, ep.value): ep for ep in eps}  # an egg-link can list a dist twice
-    return sorted(unique.values(), key=lambda ep: (_distribution(ep)[0] != BUILTIN_DISTRIBUTION, ep.name))
+    return sorted(
+        unique.values(), key=lambda ep: (_distribution(ep)[0] != BUILTIN_DISTRIBUTION, ep.name)
+    )
 
 
 def load_plugins(

@@ -121,7 +121,9 @@ class Registry:
 
     def _add(self, kind: str, name: str, entry: Any) -> None:
         if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-            raise PluginError(f"{self._origin}: invalid {kind} name {name!r}; use a non-empty word.")
+            raise PluginError(
+                f"{self._origin}: invalid {kind} name {name!r}; use a non-empty word."
+            )
         existing = self._entries[kind].get(name)
         if existing is not None:
             raise PluginError(
@@ -136,7 +138,7 @@ class Registry:
 
     def _get(self, kind: str, name: str) -> tuple[Any, Origin]:
         try:
-            return self._entries[kind][name]  # type: ignore[no-any-return]
+            return self._entries[kind][name]
         except KeyError:
             raise UnknownNameError(kind, name, self._entries[kind]) from None
 
@@ -152,7 +154,7 @@ class Registry:
 
     def representation(self, name: str) -> Representation:
         """The representation registered as ``name``."""
-        return self._get("representation", name)[0]  # type: ignore[no-any-return]
+        return self._get("representation", name)[0]
 
     def representations(self, role: str | None = None) -> list[Representation]:
         """All representations (optionally only those with ``role``), sorted by name."""
@@ -180,15 +182,21 @@ class Registry:
         """
         self._require("representation", target, f"teacher {name!r}")
         entry = TeacherEntry(
-            name=name, target=target, factory=factory, num_classes=num_classes,
-            parameter_count=parameter_count, weights=tuple(weights),
-            aux_inputs=tuple(aux_inputs), default=default, description=description,
+            name=name,
+            target=target,
+            factory=factory,
+            num_classes=num_classes,
+            parameter_count=parameter_count,
+            weights=tuple(weights),
+            aux_inputs=tuple(aux_inputs),
+            default=default,
+            description=description,
             origin=self._origin,
         )
         self._add("teacher", name, entry)
 
     def teacher(self, name: str) -> TeacherEntry:
-        return self._get("teacher", name)[0]  # type: ignore[no-any-return]
+        return self._get("teacher", name)[0]
 
     def teachers(self) -> list[TeacherEntry]:
         return [entry for _, (entry, _) in sorted(self._entries["teacher"].items())]
@@ -207,7 +215,7 @@ class Registry:
         self._add("student", name, StudentEntry(name, factory, description, self._origin))
 
     def student(self, name: str) -> StudentEntry:
-        return self._get("student", name)[0]  # type: ignore[no-any-return]
+        return self._get("student", name)[0]
 
     def students(self) -> list[StudentEntry]:
         return [entry for _, (entry, _) in sorted(self._entries["student"].items())]
@@ -219,7 +227,7 @@ class Registry:
         self._add("dataset", name, DatasetEntry(name, factory, description, self._origin))
 
     def dataset(self, name: str) -> DatasetEntry:
-        return self._get("dataset", name)[0]  # type: ignore[no-any-return]
+        return self._get("dataset", name)[0]
 
     def datasets(self) -> list[DatasetEntry]:
         return [entry for _, (entry, _) in sorted(self._entries["dataset"].items())]
@@ -239,8 +247,9 @@ class Registry:
     ) -> None:
         """Declare the (source, target) pair with its defaults."""
         where = f"pair {source}->{target}"
-        src, tgt = self._require("representation", source, where), self._require(
-            "representation", target, where
+        src, tgt = (
+            self._require("representation", source, where),
+            self._require("representation", target, where),
         )
         if "source" not in src.roles or "target" not in tgt.roles:
             raise PluginError(
@@ -255,9 +264,15 @@ class Registry:
                     f"not {target!r}; pick a teacher of target {target!r}."
                 )
         pair = PairEntry(
-            source=source, target=target, teacher=teacher, student=student,
-            student_config=dict(student_config or {}), checkpoint=checkpoint,
-            description=description, explicit=True, origin=self._origin,
+            source=source,
+            target=target,
+            teacher=teacher,
+            student=student,
+            student_config=dict(student_config or {}),
+            checkpoint=checkpoint,
+            description=description,
+            explicit=True,
+            origin=self._origin,
         )
         self._add("pair", pair.name, pair)
 
@@ -265,7 +280,7 @@ class Registry:
         """The pair (source, target): declared defaults, or an implicit pair."""
         declared = self._entries["pair"].get(f"{source}->{target}")
         if declared is not None:
-            return declared[0]  # type: ignore[no-any-return]
+            return declared[0]
         src, tgt = self.representation(source), self.representation(target)
         if "source" not in src.roles:
             raise SpecError(f"{source!r} is not a source representation; see `specxform list`.")

@@ -16,8 +16,9 @@ Matrices are derived on demand by :mod:`specxform.filterbanks`.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -41,7 +42,7 @@ def _positive(instance: object, attribute: attrs.Attribute, value: float) -> Non
         raise SpecError(f"{attribute.name} must be > 0, got {value!r}.")
 
 
-def _one_of(*choices: str):  # type: ignore[no-untyped-def]
+def _one_of(*choices: str):
     def check(instance: object, attribute: attrs.Attribute, value: str) -> None:
         if value not in choices:
             raise SpecError(
@@ -176,7 +177,7 @@ def _check_bands(edges: tuple[tuple[float, float], ...]) -> None:
                 f"{low!r} Hz; give strictly increasing edges."
             )
     lows = [low for low, _ in edges]
-    if any(b <= a for a, b in zip(lows, lows[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(lows)):
         raise SpecError(f"band lower edges must be strictly increasing, got {lows!r}.")
 
 
@@ -204,7 +205,7 @@ class BandFilterbank:
 
     kind: ClassVar[str] = "bands"
     edges: tuple[tuple[float, float], ...] = attrs.field(converter=_edge_pairs)
-    centres: tuple[float, ...] = attrs.field(converter=_float_tuple)  # type: ignore[misc]
+    centres: tuple[float, ...] = attrs.field(converter=_float_tuple)
     bin_rule: str = attrs.field(
         default="partition", validator=_one_of("partition", "ceil_inclusive")
     )
@@ -213,7 +214,8 @@ class BandFilterbank:
         _check_bands(self.edges)
         if len(self.centres) != len(self.edges):
             raise SpecError(
-                f"{len(self.centres)} centres for {len(self.edges)} bands; give one centre per band."
+                f"{len(self.centres)} centres for {len(self.edges)} bands; "
+                "give one centre per band."
             )
 
     @classmethod
@@ -232,7 +234,7 @@ class BandFilterbank:
     @classmethod
     def from_edges(cls, edges: Sequence[float], *, bin_rule: str = "partition") -> BandFilterbank:
         """Contiguous bands from a list of ``n + 1`` edges in Hz (e.g. Zwicker's Bark bands)."""
-        pairs = list(zip(edges[:-1], edges[1:], strict=False))
+        pairs = list(itertools.pairwise(edges))
         centres = [math.sqrt(lo * hi) if lo > 0 else hi / 2 for lo, hi in pairs]
         return cls(edges=pairs, centres=centres, bin_rule=bin_rule)
 
@@ -302,8 +304,13 @@ class MelFilterbank:
     def tensorflow(cls, *, n_mels: int, fmin: float, fmax: float) -> MelFilterbank:
         """``tf.signal.linear_to_mel_weight_matrix``: HTK scale, peak 1, linear in Mel, DC zero."""
         return cls(
-            n_mels=n_mels, fmin=fmin, fmax=fmax, scale="htk", norm=None,
-            triangles_in="mel", zero_dc=True,
+            n_mels=n_mels,
+            fmin=fmin,
+            fmax=fmax,
+            scale="htk",
+            norm=None,
+            triangles_in="mel",
+            zero_dc=True,
         )
 
     @property
@@ -330,7 +337,9 @@ def filterbank_from_dict(data: Mapping[str, Any]) -> Filterbank:
     fields = dict(data)
     kind = fields.pop("kind", None)
     if kind not in _FILTERBANKS:
-        raise SpecError(f"unknown filterbank kind {kind!r}; expected one of {sorted(_FILTERBANKS)}.")
+        raise SpecError(
+            f"unknown filterbank kind {kind!r}; expected one of {sorted(_FILTERBANKS)}."
+        )
     return _FILTERBANKS[kind](**fields)
 
 
@@ -399,10 +408,12 @@ class Scaling:
 # ----------------------------------------------------------------------------
 
 
-def _roles(value: Sequence[str] | frozenset[str]) -> frozenset[str]:
+def _roles(value: Iterable[str]) -> frozenset[str]:
     roles = frozenset(value)
     if not roles or not roles <= {"source", "target"}:
-        raise SpecError(f"roles must be a non-empty subset of {{'source', 'target'}}, got {value!r}.")
+        raise SpecError(
+            f"roles must be a non-empty subset of {{'source', 'target'}}, got {value!r}."
+        )
     return roles
 
 
@@ -433,8 +444,8 @@ class Representation:
             values = getattr(self.scaling, key)
             if values is not None and len(values) not in (1, self.n_bands):
                 raise SpecError(
-                    f"{self.name}: scaling.{key} has {len(values)} values for {self.n_bands} bands; "
-                    "give one value or one per band."
+                    f"{self.name}: scaling.{key} has {len(values)} values for "
+                    f"{self.n_bands} bands; give one value or one per band."
                 )
         # Deferred import: filterbanks depends on this module's types.
         from specxform.filterbanks import filterbank_matrix
@@ -488,4 +499,6 @@ class Representation:
                 description=data.get("description", ""),
             )
         except (KeyError, TypeError) as exc:
-            raise SpecError(f"not a representation dict ({exc}); expected Representation.to_dict() output.") from exc
+            raise SpecError(
+                f"not a representation dict ({exc}); expected Representation.to_dict() output."
+            ) from exc

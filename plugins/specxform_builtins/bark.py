@@ -7,8 +7,31 @@ from specxform import BandFilterbank, Framing, Registry, Representation, Scaling
 
 #: Zwicker's critical-band edges in Hz (24 bands, 0 Hz to 15.5 kHz).
 ZWICKER_EDGES = (
-    0, 100, 200, 300, 400, 510, 630, 770, 920, 1080, 1270, 1480, 1720, 2000, 2320, 2700,
-    3150, 3700, 4400, 5300, 6400, 7700, 9500, 12000, 15500,
+    0,
+    100,
+    200,
+    300,
+    400,
+    510,
+    630,
+    770,
+    920,
+    1080,
+    1270,
+    1480,
+    1720,
+    2000,
+    2320,
+    2700,
+    3150,
+    3700,
+    4400,
+    5300,
+    6400,
+    7700,
+    9500,
+    12000,
+    15500,
 )
 
 
@@ -20,8 +43,13 @@ def bark() -> Representation:
     device could compute both. 32 kHz audio covers the top edge (15.5 kHz).
     """
     framing = Framing(
-        sample_rate=32_000, frame_length=4096, hop_length=4000, n_fft=4096,
-        window="tukey", window_param=0.2, padding="end",
+        sample_rate=32_000,
+        frame_length=4096,
+        hop_length=4000,
+        n_fft=4096,
+        window="tukey",
+        window_param=0.2,
+        padding="end",
     )
     return Representation(
         name="bark",

@@ -11,8 +11,15 @@ def pann() -> Representation:
     Slaney Mel 64 bands 50-14,000 Hz, ``10 log10(max(x, 1e-10))``."""
     return Representation(
         name="pann",
-        framing=Framing(sample_rate=32_000, frame_length=1024, hop_length=320, n_fft=1024,
-                        window="hann", padding="center", pad_mode="reflect"),
+        framing=Framing(
+            sample_rate=32_000,
+            frame_length=1024,
+            hop_length=320,
+            n_fft=1024,
+            window="hann",
+            padding="center",
+            pad_mode="reflect",
+        ),
         filterbank=MelFilterbank.slaney(n_mels=64, fmin=50.0, fmax=14_000.0),
         scaling=Scaling(domain="power", reference="raw", log="db", floor=1e-10),
         roles={"target"},
@@ -26,8 +33,14 @@ def yamnet() -> Representation:
     magnitude, TensorFlow Mel 64 bands 125-7,500 Hz, ``ln(x + 0.001)``."""
     return Representation(
         name="yamnet",
-        framing=Framing(sample_rate=16_000, frame_length=400, hop_length=160, n_fft=512,
-                        window="hann", padding="none"),
+        framing=Framing(
+            sample_rate=16_000,
+            frame_length=400,
+            hop_length=160,
+            n_fft=512,
+            window="hann",
+            padding="none",
+        ),
         filterbank=MelFilterbank.tensorflow(n_mels=64, fmin=125.0, fmax=7_500.0),
         scaling=Scaling(domain="magnitude", reference="raw", log="ln", floor=0.0, add=0.001),
         roles={"target"},

@@ -16,6 +16,8 @@ BUILTIN_PAIRS: tuple[tuple[str, str, str | None], ...] = (
 def specxform_add_pairs(registry: Registry) -> None:
     for source, target, teacher in BUILTIN_PAIRS:
         registry.add_pair(
-            source, target, teacher=teacher,
+            source,
+            target,
+            teacher=teacher,
             description=f"{source} third-octave levels to the {target} classifier's Mel input",
         )

@@ -11,8 +11,9 @@ from specxform import BandFilterbank, Framing, Registry, Representation, Scaling
 LEVELS = Scaling(domain="power", reference="mean_square", log="db", floor=1e-15)
 
 
-def cense(*, window: str = "tukey", bin_rule: str = "partition", offset: float = 0.0,
-          name: str = "cense") -> Representation:
+def cense(
+    *, window: str = "tukey", bin_rule: str = "partition", offset: float = 0.0, name: str = "cense"
+) -> Representation:
     """Cense fast third-octave levels: 29 bands (20 Hz-12.5 kHz), 125 ms frames.
 
     32 kHz audio, frames of 4,096 samples every 4,000 (exactly 8 per second,
@@ -21,8 +22,13 @@ def cense(*, window: str = "tukey", bin_rule: str = "partition", offset: float =
     paper's table), no hidden offset (``offset`` is a user calibration in dB).
     """
     framing = Framing(
-        sample_rate=32_000, frame_length=4096, hop_length=4000, n_fft=4096,
-        window=window, window_param=0.2 if window == "tukey" else None, padding="end",
+        sample_rate=32_000,
+        frame_length=4096,
+        hop_length=4000,
+        n_fft=4096,
+        window=window,
+        window_param=0.2 if window == "tukey" else None,
+        padding="end",
     )
     return Representation(
         name=name,
@@ -40,7 +46,8 @@ def slow_third_octave() -> Representation:
     fast = cense(name="slow_third_octave")
     framing = attrs.evolve(fast.framing, frame_length=32_000, hop_length=32_000, n_fft=32_000)
     return attrs.evolve(
-        fast, framing=framing,
+        fast,
+        framing=framing,
         description="Slow third-octave levels, 29 bands, 1 s frames, Tukey(0.2) window",
     )
 
