@@ -34,7 +34,10 @@ class Origin:
 class TeacherEntry:
     """A registered teacher: how to build it and what it consumes.
 
-    ``factory(weights=None | path)`` returns a :class:`specxform.teachers.base.Teacher`.
+    ``factory(weights=None, *, pretrained=True)`` returns a
+    :class:`specxform.teachers.base.Teacher`: with ``weights`` (a path) loaded from
+    it, else from the weight cache; ``pretrained=False`` gives the architecture
+    with random weights, which is what contract tests and benchmarks use offline.
     ``weights`` names the files in the weight catalogue it loads.
     """
 
@@ -180,7 +183,17 @@ class Registry:
 
         ``default=True`` makes it the teacher of implicit pairs with that target.
         """
-        self._require("representation", target, f"teacher {name!r}")
+        rep = self._require("representation", target, f"teacher {name!r}")
+        if "target" not in rep.roles:
+            raise PluginError(
+                f"{self._origin}: teacher {name!r} consumes {target!r}, which is not a target "
+                f"representation (roles {sorted(rep.roles)}); register it with roles={{'target'}}."
+            )
+        if not isinstance(num_classes, int) or num_classes < 1:
+            raise PluginError(
+                f"{self._origin}: teacher {name!r} needs num_classes >= 1, got {num_classes!r}."
+            )
+        self._check_factory("teacher", name, factory)
         entry = TeacherEntry(
             name=name,
             target=target,
@@ -196,9 +209,11 @@ class Registry:
         self._add("teacher", name, entry)
 
     def teacher(self, name: str) -> TeacherEntry:
+        """The teacher registered as ``name``."""
         return self._get("teacher", name)[0]
 
     def teachers(self) -> list[TeacherEntry]:
+        """All teachers, sorted by name."""
         return [entry for _, (entry, _) in sorted(self._entries["teacher"].items())]
 
     def default_teacher(self, target: str) -> str | None:
@@ -212,24 +227,30 @@ class Registry:
 
     def add_student(self, name: str, *, factory: Callable[..., Any], description: str = "") -> None:
         """Register a student architecture."""
+        self._check_factory("student", name, factory)
         self._add("student", name, StudentEntry(name, factory, description, self._origin))
 
     def student(self, name: str) -> StudentEntry:
+        """The student registered as ``name``."""
         return self._get("student", name)[0]
 
     def students(self) -> list[StudentEntry]:
+        """All students, sorted by name."""
         return [entry for _, (entry, _) in sorted(self._entries["student"].items())]
 
     # -- datasets -----------------------------------------------------------
 
     def add_dataset(self, name: str, *, factory: Callable[..., Any], description: str = "") -> None:
         """Register a dataset adapter."""
+        self._check_factory("dataset", name, factory)
         self._add("dataset", name, DatasetEntry(name, factory, description, self._origin))
 
     def dataset(self, name: str) -> DatasetEntry:
+        """The dataset registered as ``name``."""
         return self._get("dataset", name)[0]
 
     def datasets(self) -> list[DatasetEntry]:
+        """All datasets, sorted by name."""
         return [entry for _, (entry, _) in sorted(self._entries["dataset"].items())]
 
     # -- pairs --------------------------------------------------------------
@@ -296,6 +317,13 @@ class Registry:
             for t in self.representations("target")
             if s.name != t.name
         ]
+
+    def _check_factory(self, kind: str, name: str, factory: object) -> None:
+        if not callable(factory):
+            raise PluginError(
+                f"{self._origin}: {kind} {name!r} needs a callable factory, got {factory!r}; "
+                "pass the class or function that builds it."
+            )
 
     def _require(self, kind: str, name: str, where: str) -> Any:
         try:

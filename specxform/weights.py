@@ -26,7 +26,7 @@ import pickle
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ _CHUNK = 1 << 20  # 1 MiB per read: a progress update per chunk is cheap at this
 _USER_AGENT = "specxform (+https://pypi.org/project/specxform)"
 
 
-def _hex(length: int):  # type: ignore[no-untyped-def]
+def _hex(length: int) -> Callable[[object, attrs.Attribute, str | None], None]:
     pattern = re.compile(rf"[0-9a-f]{{{length}}}")
 
     def check(instance: object, attribute: attrs.Attribute, value: str | None) -> None:
@@ -310,7 +310,7 @@ def _open(weight: WeightFile, offset: int, timeout: float) -> http.client.HTTPRe
     if offset:
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(weight.url, headers=headers)
-    return urllib.request.urlopen(request, timeout=timeout)  # type: ignore[no-any-return]
+    return urllib.request.urlopen(request, timeout=timeout)
 
 
 def _resume_offset(response: http.client.HTTPResponse, offset: int) -> int:
@@ -366,7 +366,8 @@ def fetch(
     with an HTTP ``Range`` request (up to ``attempts`` requests, and again on the
     next call, since the ``.part`` is kept). After the transfer the ``.part`` is
     verified (size and digest) and atomically renamed to the target. A file that
-    fails verification is deleted.
+    fails verification is deleted. Two processes fetching the same file at the
+    same time are not coordinated (no lock): run one fetch first.
 
     Parameters
     ----------

@@ -7,8 +7,8 @@ from specxform import Registry
 
 #: (source, target, default teacher): the pairs of the paper plus the offline teacher.
 BUILTIN_PAIRS: tuple[tuple[str, str, str | None], ...] = (
-    ("cense", "pann", None),
-    ("cense", "yamnet", None),
+    ("cense", "pann", "pann_resnet38"),
+    ("cense", "yamnet", "yamnet"),
 )
 
 

@@ -31,13 +31,19 @@ The front end holds 2 * 513 * 1024 (STFT real and imaginary Conv1d kernels,
 1,083,456 frozen parameters. The official key counts include the front-end keys
 and the ``num_batches_tracked`` buffer of every BatchNorm (5 entries per
 BatchNorm: weight, bias, running_mean, running_var, num_batches_tracked).
+The published file sizes agree: ResNet38's 299,615,982 bytes are the float32
+parameters with front end plus the BatchNorm running statistics (2 x 12,736
+channels), 299,568,700 bytes, and 47,282 bytes (~190 per entry) of pickle
+overhead; Cnn14's 327,428,481 bytes leave 15,173 bytes over its 84 entries. So
+the files hold ``{"model": state_dict}`` and nothing large besides.
 """
 
 from __future__ import annotations
 
+import abc
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import torch
 import torch.nn.functional as F
@@ -47,11 +53,11 @@ from specxform.errors import CheckpointError
 from specxform.teachers.base import Teacher, TeacherOutput
 
 __all__ = [
+    "AUDIOSET_NUM_CLASSES",
     "FRONT_END_KEYS",
     "FRONT_END_PARAMETER_COUNT",
     "FRONT_END_SHAPES",
     "OFFICIAL_KEY_COUNTS",
-    "AUDIOSET_NUM_CLASSES",
     "Cnn14",
     "ResNet38",
     "load_pann_checkpoint",
@@ -147,7 +153,7 @@ class _ResNetBody(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, 64, t, m) -> (batch, 512, t // 8, m // 8)``."""
-        for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
+        for stage in self.children():  # layer1 .. layer4, in order
             x = stage(x)
         return x
 
@@ -159,6 +165,9 @@ class _Pann(Teacher):
     #: Both models halve time 5 times (floor) before a global pool: 32 frames -> 1.
     min_frames: ClassVar[int] = 32
     n_mels: ClassVar[int] = _N_MELS
+
+    #: Catalogue name of the official checkpoint (:data:`specxform.weights.CATALOGUE`).
+    weights_name: ClassVar[str]
 
     bn0: nn.BatchNorm2d
     fc1: nn.Linear
@@ -196,17 +205,32 @@ class _Pann(Teacher):
         x = F.relu(self.fc1(x))
         # The original applies its last dropout to the returned embedding only, not
         # to the input of fc_audioset.
-        return self.fc_audioset(x)  # type: ignore[no-any-return]
+        return self.fc_audioset(x)
 
+    @abc.abstractmethod
     def _logits(self, mel: Tensor) -> Tensor:
-        raise NotImplementedError
+        """``(batch, frames, 64) -> (batch, classes)`` without input checks."""
 
     @classmethod
-    def from_checkpoint(cls, file: str | os.PathLike[str]) -> _Pann:
+    def from_checkpoint(cls, file: str | os.PathLike[str]) -> Self:
         """Build the model and load an official (or re-saved) checkpoint, in eval mode."""
         model = cls()
         load_pann_checkpoint(model, file)
         return model.eval()
+
+    @classmethod
+    def pretrained(
+        cls, weights: str | os.PathLike[str] | None = None, *, download: bool = True
+    ) -> Self:
+        """The official model: from ``weights`` (``--weights PATH``), the cache, or a download.
+
+        See :func:`specxform.weights.resolve`; offline, the error says where to put the file.
+        """
+        from specxform import weights as catalogue
+
+        return cls.from_checkpoint(
+            catalogue.resolve(catalogue.get(cls.weights_name), weights, download=download)
+        )
 
 
 class ResNet38(_Pann):
@@ -216,14 +240,16 @@ class ResNet38(_Pann):
     which also holds the 3 front-end entries).
     """
 
-    def __init__(self, num_classes: int = AUDIOSET_NUM_CLASSES) -> None:
+    weights_name: ClassVar[str] = "pann-resnet38"
+
+    def __init__(self) -> None:
         super().__init__()
         self.bn0 = nn.BatchNorm2d(_N_MELS)
         self.conv_block1 = _ConvBlock(1, 64)
         self.resnet = _ResNetBody()
         self.conv_block_after1 = _ConvBlock(512, 2048)
         self.fc1 = nn.Linear(2048, 2048)
-        self.fc_audioset = nn.Linear(2048, num_classes)
+        self.fc_audioset = nn.Linear(2048, AUDIOSET_NUM_CLASSES)
 
     def _logits(self, mel: Tensor) -> Tensor:
         x = self._normalise(mel)
@@ -241,14 +267,16 @@ class Cnn14(_Pann):
     80,753,615 parameters; 81 state-dict entries (84 in the official file).
     """
 
-    def __init__(self, num_classes: int = AUDIOSET_NUM_CLASSES) -> None:
+    weights_name: ClassVar[str] = "pann-cnn14"
+
+    def __init__(self) -> None:
         super().__init__()
         self.bn0 = nn.BatchNorm2d(_N_MELS)
         widths = (1, 64, 128, 256, 512, 1024, 2048)
         for i in range(6):
             self.add_module(f"conv_block{i + 1}", _ConvBlock(widths[i], widths[i + 1]))
         self.fc1 = nn.Linear(2048, 2048)
-        self.fc_audioset = nn.Linear(2048, num_classes)
+        self.fc_audioset = nn.Linear(2048, AUDIOSET_NUM_CLASSES)
 
     def _logits(self, mel: Tensor) -> Tensor:
         x = self._normalise(mel)
@@ -266,7 +294,7 @@ def _state_dict_of(checkpoint: Any) -> Mapping[str, Tensor]:
     """The state dict inside an official checkpoint (``{"model": ...}``) or a bare one."""
     if isinstance(checkpoint, Mapping):
         if "model" in checkpoint and isinstance(checkpoint["model"], Mapping):
-            return checkpoint["model"]  # type: ignore[no-any-return]
+            return checkpoint["model"]
         if checkpoint and all(isinstance(v, Tensor) for v in checkpoint.values()):
             return checkpoint
         keys = sorted(map(str, checkpoint))[:10]

@@ -1,0 +1,679 @@
+"""YAMNet (MobileNetV1 on 0.96 s log-Mel patches) in PyTorch, exact to the Keras model.
+
+Architecture (tensorflow/models ``research/audioset/yamnet/yamnet.py``): a 3x3
+stride-2 convolution with 32 filters, then 13 depthwise-separable layers (3x3
+depthwise + 1x1 pointwise: 64, 128 s2, 128, 256 s2, 256, 512 s2, 512 x5,
+1024 s2, 1024), each convolution followed by BatchNorm and ReLU; global average
+pooling to a 1024-d embedding; ``Dense(521)``; sigmoid.
+
+Details that make it exact rather than close:
+
+* TensorFlow ``"SAME"`` padding. For the 3x3 stride-2 layers on the even sizes
+  met here it pads 0 before and 1 after (PyTorch's ``padding=1`` would pad 1 and
+  1 and shift every output by one sample); stride-1 layers pad 1 and 1.
+* BatchNorm ``epsilon=1e-4`` with ``center=True, scale=False``: there is a
+  learned offset ``beta`` but no scale (gamma is fixed at 1), so the Keras model
+  has 3,729,481 trainable parameters. PyTorch ports that use an affine
+  ``nn.BatchNorm2d`` (gamma kept at 1) count 10,944 more: 3,740,425, the figure
+  usually quoted. This module has no gamma: :meth:`YAMNet.trainable_parameter_count`
+  gives 3,729,481 and :meth:`YAMNet.port_parameter_count` the port figure.
+* Kernel layouts converted from TensorFlow: conv ``(H, W, in, out) -> (out, in, H, W)``,
+  depthwise ``(H, W, C, 1) -> (C, 1, H, W)``, dense ``(in, out) -> (out, in)``.
+  H is time (96 frames), W is Mel (64 bands), as in Keras' ``Reshape((96, 64, 1))``.
+
+Input to :class:`YAMNet` is the natural-log Mel ``(batch, frames, 64)`` (spec
+section 3); it is cut into 96-frame patches with hop 48 (:func:`patch_frames`,
+only complete patches, like ``tf.signal.frame``). The clip-wise probability is
+the mean of the per-patch probabilities (the way per-second outputs are pooled
+in the paper's metrics); the clip-wise logit is its exact logit, so
+``probs == sigmoid(logits)`` holds. :meth:`YAMNet.forward_patches` returns the
+per-patch outputs.
+
+Weights: :func:`load_yamnet_h5` reads the official ``yamnet.h5`` (Keras HDF5
+weights, 110 datasets named like ``layer2/depthwise_conv/layer2/depthwise_conv/
+depthwise_kernel:0`` and ``logits/logits/kernel:0``); :func:`load_yamnet_state_dict`
+reads this module's own state dict (110 entries, one per HDF5 dataset) or that of
+the w-hc/torch_audioset port.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import attrs
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from specxform.errors import CheckpointError, InputError
+from specxform.teachers.base import Teacher, TeacherOutput
+
+__all__ = [
+    "AUDIOSET_NUM_CLASSES",
+    "KERAS_TRAINABLE_PARAMETERS",
+    "PATCH_FRAMES",
+    "PATCH_HOP_FRAMES",
+    "PORT_PARAMETERS",
+    "YAMNET_DROPPED_AUDIOSET_INDICES",
+    "YAMNET_NUM_CLASSES",
+    "YAMNET_TO_AUDIOSET",
+    "ClassMapEntry",
+    "YAMNet",
+    "audioset_to_yamnet",
+    "check_class_maps",
+    "h5_dataset_names",
+    "load_yamnet_h5",
+    "load_yamnet_state_dict",
+    "load_yamnet_weights",
+    "pad_waveform",
+    "padded_length",
+    "parse_class_map",
+    "patch_frames",
+    "read_class_map",
+    "state_dict_from_h5",
+    "yamnet_to_audioset",
+]
+
+YAMNET_NUM_CLASSES = 521
+AUDIOSET_NUM_CLASSES = 527
+N_MELS = 64
+PATCH_FRAMES = 96  # 0.96 s at a 10 ms hop
+PATCH_HOP_FRAMES = 48  # 0.48 s
+SAMPLE_RATE = 16_000
+#: Shortest waveform giving one patch: (0.96 + 0.025 - 0.010) s at 16 kHz.
+MIN_WAVEFORM_SAMPLES = 15_600
+PATCH_HOP_SAMPLES = 7_680  # 0.48 s at 16 kHz
+BN_EPSILON = 1e-4
+KERAS_TRAINABLE_PARAMETERS = 3_729_481
+PORT_PARAMETERS = 3_740_425
+
+#: (stride, filters) of the 14 layers; layer 1 is a full conv, 2..14 separable.
+LAYERS: tuple[tuple[int, int], ...] = (
+    (2, 32), (1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512),
+    (1, 512), (1, 512), (1, 512), (1, 512), (1, 512), (2, 1024), (1, 1024),
+)  # fmt: skip
+
+
+# ------------------------------------------------------------------------ building blocks
+
+
+def tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """Padding TensorFlow's ``"SAME"`` applies along one axis.
+
+    Parameters
+    ----------
+    size, kernel, stride : int
+        Input length, kernel length and stride along the axis.
+
+    Returns
+    -------
+    tuple of int
+        ``(before, after)``; the odd sample, if any, goes after.
+    """
+    out = -(-size // stride)
+    total = max(0, (out - 1) * stride + kernel - size)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """``nn.Conv2d`` without bias whose padding follows TensorFlow's ``"SAME"`` rule."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1
+    ) -> None:
+        super().__init__(
+            in_channels, out_channels, kernel, stride, padding=0, groups=groups, bias=False
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(batch, in, H, W) -> (batch, out, ceil(H / s), ceil(W / s))``."""
+        top, bottom = tf_same_padding(x.shape[-2], self.kernel_size[0], self.stride[0])
+        left, right = tf_same_padding(x.shape[-1], self.kernel_size[1], self.stride[1])
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
+        return super().forward(x)
+
+
+class KerasBatchNorm2d(nn.Module):
+    """Keras ``BatchNormalization(center=True, scale=False, epsilon=1e-4)``.
+
+    ``y = (x - moving_mean) / sqrt(moving_variance + eps) + beta``: a learned
+    offset (``bias`` = Keras ``beta``) and no scale. Training mode uses batch
+    statistics like PyTorch (moving averages with Keras' momentum 0.99).
+    """
+
+    running_mean: Tensor
+    running_var: Tensor
+
+    def __init__(self, channels: int, eps: float = BN_EPSILON) -> None:
+        super().__init__()
+        self.eps = eps
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``(batch, channels, H, W)`` per channel."""
+        momentum = 0.01  # Keras' 0.99 in PyTorch's convention
+        return F.batch_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            None,
+            self.bias,
+            self.training,
+            momentum,
+            self.eps,
+        )
+
+
+class _ConvLayer(nn.Module):
+    """Layer 1: 3x3 conv, BatchNorm, ReLU."""
+
+    def __init__(self, in_channels: int, filters: int, stride: int) -> None:
+        super().__init__()
+        self.conv = SameConv2d(in_channels, filters, 3, stride)
+        self.bn = KerasBatchNorm2d(filters)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(batch, in, H, W) -> (batch, filters, ceil(H / s), ceil(W / s))``."""
+        return F.relu(self.bn(self.conv(x)))
+
+
+class _SeparableLayer(nn.Module):
+    """Layers 2..14: 3x3 depthwise conv, BN, ReLU, 1x1 pointwise conv, BN, ReLU."""
+
+    def __init__(self, in_channels: int, filters: int, stride: int) -> None:
+        super().__init__()
+        self.depthwise_conv = SameConv2d(in_channels, in_channels, 3, stride, in_channels)
+        self.depthwise_bn = KerasBatchNorm2d(in_channels)
+        self.pointwise_conv = SameConv2d(in_channels, filters, 1)
+        self.pointwise_bn = KerasBatchNorm2d(filters)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(batch, in, H, W) -> (batch, filters, ceil(H / s), ceil(W / s))``."""
+        x = F.relu(self.depthwise_bn(self.depthwise_conv(x)))
+        return F.relu(self.pointwise_bn(self.pointwise_conv(x)))
+
+
+# -------------------------------------------------------------------------------- patches
+
+
+def patch_frames(mel: Tensor, patch: int = PATCH_FRAMES, hop: int = PATCH_HOP_FRAMES) -> Tensor:
+    """Cut a log-Mel into YAMNet's overlapping patches (complete patches only).
+
+    Parameters
+    ----------
+    mel : Tensor
+        Shape ``(batch, frames, mels)``.
+    patch, hop : int
+        Patch length and hop, in frames (96 and 48: 0.96 s and 0.48 s).
+
+    Returns
+    -------
+    Tensor
+        Shape ``(batch, n_patches, patch, mels)`` with
+        ``n_patches = 1 + (frames - patch) // hop``; trailing frames that do not
+        fill a patch are dropped, as ``tf.signal.frame`` does.
+
+    Raises
+    ------
+    InputError
+        If ``frames < patch``.
+    """
+    if mel.ndim != 3:
+        raise InputError(f"patch_frames expects (batch, frames, mels), got {tuple(mel.shape)}.")
+    if mel.shape[1] < patch:
+        raise InputError(
+            f"YAMNet needs at least {patch} frames for one patch, got {mel.shape[1]}; "
+            f"zero-pad the waveform with pad_waveform() before computing the Mel."
+        )
+    return mel.unfold(1, patch, hop).transpose(-1, -2)
+
+
+def padded_length(num_samples: int) -> int:
+    """Length YAMNet zero-pads a 16 kHz waveform to (``features.pad_waveform``).
+
+    At least :data:`MIN_WAVEFORM_SAMPLES` (15,600 = 0.975 s, one full patch),
+    then rounded up so the samples after the first patch are a whole number of
+    patch hops (7,680), so that the last patch is complete.
+    """
+    n = max(int(num_samples), MIN_WAVEFORM_SAMPLES)
+    hops = math.ceil((n - MIN_WAVEFORM_SAMPLES) / PATCH_HOP_SAMPLES)
+    return MIN_WAVEFORM_SAMPLES + hops * PATCH_HOP_SAMPLES
+
+
+def pad_waveform(waveform: Tensor | np.ndarray) -> Tensor | np.ndarray:
+    """Zero-pad the last axis of a 16 kHz waveform to :func:`padded_length`.
+
+    Parameters
+    ----------
+    waveform : Tensor or ndarray
+        Samples on the last axis, ``(..., samples)``.
+
+    Returns
+    -------
+    Tensor or ndarray
+        Same type, ``(..., padded_length(samples))``; zeros appended at the end.
+    """
+    extra = padded_length(waveform.shape[-1]) - waveform.shape[-1]
+    if isinstance(waveform, Tensor):
+        return F.pad(waveform, (0, extra))
+    pad = [(0, 0)] * (waveform.ndim - 1) + [(0, extra)]
+    return np.pad(waveform, pad)
+
+
+# ---------------------------------------------------------------------------------- model
+
+
+def _clip_logits(patch_logits: Tensor) -> Tensor:
+    """Logit of the mean patch probability, ``(batch, patches, C) -> (batch, C)``.
+
+    ``logit(mean sigmoid(z)) = logsumexp(logsigmoid(z)) - logsumexp(logsigmoid(-z))``
+    (the 1/n cancels); stable where sigmoid saturates.
+    """
+    if patch_logits.shape[1] == 1:
+        return patch_logits[:, 0]
+    log_p = F.logsigmoid(patch_logits).logsumexp(dim=1)
+    log_q = F.logsigmoid(-patch_logits).logsumexp(dim=1)
+    return log_p - log_q
+
+
+class YAMNet(Teacher):
+    """YAMNet classifier on precomputed natural-log Mel spectrograms.
+
+    Attributes
+    ----------
+    layer1 ... layer14 : nn.Module
+        The convolution stack (state-dict names ``layerN.{conv,bn}`` for layer 1,
+        ``layerN.{depthwise,pointwise}_{conv,bn}`` for the others).
+    logits : nn.Linear
+        ``Dense(521)`` on the 1024-d embedding.
+    """
+
+    num_classes: ClassVar[int] = YAMNET_NUM_CLASSES
+    min_frames: ClassVar[int] = PATCH_FRAMES
+    n_mels: ClassVar[int] = N_MELS
+
+    def __init__(self) -> None:
+        super().__init__()
+        channels = 1
+        for i, (stride, filters) in enumerate(LAYERS, start=1):
+            block = _ConvLayer if i == 1 else _SeparableLayer
+            self.add_module(f"layer{i}", block(channels, filters, stride))
+            channels = filters
+        self.logits = nn.Linear(channels, YAMNET_NUM_CLASSES)
+
+    def embed(self, patches: Tensor) -> Tensor:
+        """1024-d embeddings of patches.
+
+        Parameters
+        ----------
+        patches : Tensor
+            ``(n, 96, 64)`` log-Mel patches (time, Mel).
+
+        Returns
+        -------
+        Tensor
+            ``(n, 1024)``: the last feature map ``(n, 1024, 3, 2)`` averaged.
+        """
+        x = patches.unsqueeze(1)  # (n, 1, time, mel): Keras NHWC with H = time
+        for i in range(1, len(LAYERS) + 1):
+            x = getattr(self, f"layer{i}")(x)
+        return x.mean(dim=(2, 3))
+
+    def forward_patches(self, mel: Tensor) -> TeacherOutput:
+        """Per-patch outputs.
+
+        Parameters
+        ----------
+        mel : Tensor
+            ``(batch, frames, 64)`` natural-log Mel, ``frames >= 96``.
+
+        Returns
+        -------
+        TeacherOutput
+            ``logits`` and ``probs`` shaped ``(batch, n_patches, 521)``.
+        """
+        self.check_input(mel)
+        patches = patch_frames(mel)
+        batch, n_patches = patches.shape[:2]
+        logits = self.logits(self.embed(patches.reshape(batch * n_patches, *patches.shape[2:])))
+        logits = logits.reshape(batch, n_patches, -1)
+        return TeacherOutput(logits, torch.sigmoid(logits))
+
+    def forward(self, mel: Tensor, aux: Mapping[str, Tensor] | None = None) -> TeacherOutput:
+        """Clip-wise outputs: mean of the per-patch probabilities.
+
+        Parameters
+        ----------
+        mel : Tensor
+            ``(batch, frames, 64)`` natural-log Mel, ``frames >= 96``.
+        aux : None
+            YAMNet takes no extra input.
+
+        Returns
+        -------
+        TeacherOutput
+            ``probs`` = mean over patches of the patch probabilities and
+            ``logits`` = its logit, both ``(batch, 521)``. With a single patch
+            (96 to 143 frames) these are exactly the patch's outputs.
+        """
+        self.check_input(mel, aux)
+        patch_logits = self.forward_patches(mel).logits
+        return TeacherOutput(_clip_logits(patch_logits), torch.sigmoid(patch_logits).mean(dim=1))
+
+    def batchnorm_channels(self) -> int:
+        """Number of BatchNorm channels (10,944): the gammas an affine port adds."""
+        return sum(m.bias.numel() for m in self.modules() if isinstance(m, KerasBatchNorm2d))
+
+    def port_parameter_count(self) -> int:
+        """Parameter count of a PyTorch port with affine BatchNorm (3,740,425).
+
+        :meth:`trainable_parameter_count` is the Keras figure, 3,729,481.
+        """
+        return self.trainable_parameter_count() + self.batchnorm_channels()
+
+    @classmethod
+    def from_h5(cls, file: str | os.PathLike[str]) -> Self:
+        """Build the model from the official ``yamnet.h5``, in eval mode."""
+        model = cls()
+        load_yamnet_h5(model, file)
+        return model.eval()
+
+    @classmethod
+    def pretrained(
+        cls, weights: str | os.PathLike[str] | None = None, *, download: bool = True
+    ) -> Self:
+        """The official model from ``weights`` (``--weights PATH``), the cache or a download.
+
+        ``weights`` may be a Keras ``.h5`` file or a PyTorch file holding a state dict
+        (this module's or the torch_audioset port's), bare or under ``"state_dict"``
+        or ``"model"``. See :func:`specxform.weights.resolve`.
+        """
+        from specxform import weights as catalogue
+
+        file = catalogue.resolve(catalogue.get("yamnet"), weights, download=download)
+        model = cls()
+        load_yamnet_weights(model, file)
+        return model.eval()
+
+
+# -------------------------------------------------------------------------------- weights
+
+
+def _bn_names(keras: str, torch_prefix: str) -> list[tuple[str, str]]:
+    return [
+        (f"{torch_prefix}.bias", f"{keras}/beta:0"),
+        (f"{torch_prefix}.running_mean", f"{keras}/moving_mean:0"),
+        (f"{torch_prefix}.running_var", f"{keras}/moving_variance:0"),
+    ]
+
+
+def _weight_names() -> list[tuple[str, str]]:
+    """(state-dict key, Keras weight name) pairs, in model order: 110 of them."""
+    pairs = [("layer1.conv.weight", "layer1/conv/kernel:0")]
+    pairs += _bn_names("layer1/conv/bn", "layer1.bn")
+    for i in range(2, len(LAYERS) + 1):
+        dw_kernel = f"layer{i}/depthwise_conv/depthwise_kernel:0"
+        pairs.append((f"layer{i}.depthwise_conv.weight", dw_kernel))
+        pairs += _bn_names(f"layer{i}/depthwise_conv/bn", f"layer{i}.depthwise_bn")
+        pairs.append((f"layer{i}.pointwise_conv.weight", f"layer{i}/pointwise_conv/kernel:0"))
+        pairs += _bn_names(f"layer{i}/pointwise_conv/bn", f"layer{i}.pointwise_bn")
+    pairs += [("logits.weight", "logits/kernel:0"), ("logits.bias", "logits/bias:0")]
+    return pairs
+
+
+def h5_dataset_names() -> dict[str, str]:
+    """Official HDF5 dataset path for each state-dict key (110 entries).
+
+    Keras stores weight ``w`` of layer ``L`` at ``L/w``; YAMNet's layer names
+    contain slashes (``layer1/conv``) and its weight names repeat the layer
+    name, hence paths like ``layer1/conv/layer1/conv/kernel:0``.
+    """
+    names = {}
+    for key, weight in _weight_names():
+        layer = weight.rsplit("/", 1)[0]
+        names[key] = f"{layer}/{weight}"
+    return names
+
+
+def _from_keras(key: str, array: np.ndarray) -> Tensor:
+    """Convert one Keras array to this module's layout."""
+    if array.ndim == 4 and "depthwise" in key:
+        array = array.transpose(2, 3, 0, 1)  # (H, W, C, 1) -> (C, 1, H, W)
+    elif array.ndim == 4:
+        array = array.transpose(3, 2, 0, 1)  # (H, W, in, out) -> (out, in, H, W)
+    elif array.ndim == 2:
+        array = array.T  # (in, out) -> (out, in)
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _h5_datasets(h5: Any) -> dict[str, Any]:
+    import h5py
+
+    found: dict[str, Any] = {}
+
+    def collect(name: str, node: object) -> None:
+        if isinstance(node, h5py.Dataset):
+            found[name] = node
+
+    h5.visititems(collect)
+    return found
+
+
+def state_dict_from_h5(file: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Read the official ``yamnet.h5`` into a :class:`YAMNet` state dict.
+
+    Datasets are matched by their official path; a file saved as a whole model
+    (paths under ``model_weights/``) is accepted too.
+
+    Raises
+    ------
+    CheckpointError
+        If datasets are missing or extra (both are listed).
+    """
+    import h5py
+
+    expected = h5_dataset_names()
+    try:
+        with h5py.File(file, "r") as h5:
+            datasets = _h5_datasets(h5)
+            # A whole-model save nests the same layout under model_weights/.
+            nested = any(n.startswith("model_weights/") for n in datasets)
+            prefix = "model_weights/" if nested else ""
+            arrays = {
+                k: datasets[prefix + n][()] for k, n in expected.items() if prefix + n in datasets
+            }
+    except OSError as exc:
+        raise CheckpointError(f"{file} is not a readable HDF5 file ({exc}).") from exc
+    missing = sorted(n for k, n in expected.items() if k not in arrays)
+    unexpected = sorted(set(datasets) - {prefix + n for n in expected.values()})
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{file} is not YAMNet's Keras weight file: missing datasets {missing}; "
+            f"unexpected datasets {unexpected}. Use the official yamnet.h5."
+        )
+    return {key: _from_keras(key, arrays[key]) for key in expected}
+
+
+_PORT_RENAMES = (  # w-hc/torch_audioset key fragment -> ours
+    (".fused.conv.", ".conv."), (".fused.bn.", ".bn."),
+    (".depthwise_conv.conv.", ".depthwise_conv."), (".depthwise_conv.bn.", ".depthwise_bn."),
+    (".pointwise_conv.conv.", ".pointwise_conv."), (".pointwise_conv.bn.", ".pointwise_bn."),
+    ("classifier.", "logits."),
+)  # fmt: skip
+
+
+def _from_port(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Rename a torch_audioset port state dict; its BN gammas must all be 1."""
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        for old, new in _PORT_RENAMES:
+            key = key.replace(old, new)
+        if key.endswith("num_batches_tracked"):
+            continue
+        if key.endswith("bn.weight"):
+            if not torch.all(value == 1):
+                raise CheckpointError(
+                    f"port entry {key} has BatchNorm scales != 1: YAMNet has no BatchNorm "
+                    f"scale, so these weights are not YAMNet's."
+                )
+            continue
+        out[key] = value
+    return out
+
+
+def load_yamnet_state_dict(model: YAMNet, state: Mapping[str, Tensor]) -> None:
+    """Load a state dict strictly: this module's own or the torch_audioset port's.
+
+    Raises
+    ------
+    CheckpointError
+        Listing missing and unexpected keys and shape mismatches.
+    """
+    if "classifier.weight" in state:
+        state = _from_port(state)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(
+        f"{k}: {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
+        for k in set(state) & set(expected)
+        if state[k].shape != expected[k].shape
+    )
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"state dict does not match YAMNet: missing keys {missing}; unexpected keys "
+            f"{unexpected}; shape mismatches {wrong}."
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def load_yamnet_h5(model: YAMNet, file: str | os.PathLike[str]) -> None:
+    """Load the official Keras ``yamnet.h5`` into ``model``."""
+    load_yamnet_state_dict(model, state_dict_from_h5(file))
+
+
+def load_yamnet_weights(model: YAMNet, file: str | os.PathLike[str]) -> None:
+    """Load ``file`` by its kind: Keras HDF5 (``.h5``) or a PyTorch state-dict file."""
+    import h5py
+
+    from specxform.weights import load_torch_file
+
+    if h5py.is_hdf5(file):
+        load_yamnet_h5(model, file)
+        return
+    content = load_torch_file(file)
+    for key in ("state_dict", "model"):
+        if isinstance(content, Mapping) and isinstance(content.get(key), Mapping):
+            content = content[key]
+    if not isinstance(content, Mapping):
+        raise CheckpointError(f"{file} holds a {type(content).__name__}, not a state dict.")
+    load_yamnet_state_dict(model, content)
+
+
+# ------------------------------------------------------------------------------ class maps
+
+
+@attrs.frozen
+class ClassMapEntry:
+    """One row of ``yamnet_class_map.csv`` / AudioSet's ``class_labels_indices.csv``."""
+
+    index: int
+    mid: str
+    display_name: str
+
+
+def parse_class_map(text: str, source: str = "class map") -> tuple[ClassMapEntry, ...]:
+    """Parse ``index,mid,display_name`` CSV text (header required, indices 0..n-1).
+
+    Raises
+    ------
+    InputError
+        On a wrong header, a malformed row or non-contiguous indices.
+    """
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or [c.strip() for c in rows[0]] != ["index", "mid", "display_name"]:
+        raise InputError(
+            f"{source}: header must be 'index,mid,display_name', got {rows[0] if rows else []}."
+        )
+    entries: list[ClassMapEntry] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != 3 or not row[0].strip().isdigit():
+            raise InputError(f"{source} line {line}: expected index,mid,display_name, got {row}.")
+        entry = ClassMapEntry(int(row[0]), row[1].strip(), row[2])
+        if entry.index != len(entries):
+            raise InputError(
+                f"{source} line {line}: index {entry.index}, expected {len(entries)} "
+                f"(indices must run 0, 1, 2, ... in order)."
+            )
+        entries.append(entry)
+    return tuple(entries)
+
+
+def read_class_map(file: str | os.PathLike[str]) -> tuple[ClassMapEntry, ...]:
+    """Read ``yamnet_class_map.csv`` (or AudioSet's ``class_labels_indices.csv``)."""
+    return parse_class_map(Path(file).read_text(encoding="utf-8"), source=str(file))
+
+
+#: AudioSet classes YAMNet does not predict ("Male speech, man speaking",
+#: "Female speech, woman speaking", "Battle cry", "Male singing",
+#: "Female singing", "Funny music"); YAMNet keeps the others in order.
+YAMNET_DROPPED_AUDIOSET_INDICES: tuple[int, ...] = (1, 2, 12, 32, 33, 277)
+#: AudioSet index of each YAMNet class (521 entries).
+YAMNET_TO_AUDIOSET: tuple[int, ...] = tuple(
+    i for i in range(AUDIOSET_NUM_CLASSES) if i not in YAMNET_DROPPED_AUDIOSET_INDICES
+)
+
+
+def audioset_to_yamnet(scores: Tensor) -> Tensor:
+    """Select YAMNet's 521 classes from AudioSet-527 scores, ``(..., 527) -> (..., 521)``."""
+    if scores.shape[-1] != AUDIOSET_NUM_CLASSES:
+        raise InputError(f"expected {AUDIOSET_NUM_CLASSES} classes last, got {scores.shape[-1]}.")
+    index = torch.tensor(YAMNET_TO_AUDIOSET, device=scores.device)
+    return scores.index_select(-1, index)
+
+
+def yamnet_to_audioset(scores: Tensor, fill: float = 0.0) -> Tensor:
+    """Place YAMNet scores in AudioSet order, ``(..., 521) -> (..., 527)``.
+
+    The 6 classes YAMNet lacks get ``fill``.
+    """
+    if scores.shape[-1] != YAMNET_NUM_CLASSES:
+        raise InputError(f"expected {YAMNET_NUM_CLASSES} classes last, got {scores.shape[-1]}.")
+    out = scores.new_full((*scores.shape[:-1], AUDIOSET_NUM_CLASSES), fill)
+    out[..., list(YAMNET_TO_AUDIOSET)] = scores
+    return out
+
+
+def check_class_maps(yamnet: Sequence[ClassMapEntry], audioset: Sequence[ClassMapEntry]) -> None:
+    """Check that two class maps agree with :data:`YAMNET_TO_AUDIOSET` (by ``mid``).
+
+    Raises
+    ------
+    InputError
+        Naming the first classes whose mids differ.
+    """
+    if len(yamnet) != YAMNET_NUM_CLASSES or len(audioset) != AUDIOSET_NUM_CLASSES:
+        raise InputError(
+            f"expected {YAMNET_NUM_CLASSES} YAMNet and {AUDIOSET_NUM_CLASSES} AudioSet classes, "
+            f"got {len(yamnet)} and {len(audioset)}."
+        )
+    bad: Iterable[str] = (
+        f"YAMNet {y.index} {y.mid} vs AudioSet {a} {audioset[a].mid}"
+        for y, a in zip(yamnet, YAMNET_TO_AUDIOSET, strict=True)
+        if y.mid != audioset[a].mid
+    )
+    first = list(zip(range(5), bad, strict=False))
+    if first:
+        raise InputError(f"class maps disagree: {'; '.join(b for _, b in first)}.")
