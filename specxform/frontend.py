@@ -64,6 +64,12 @@ class RepresentationTransform(nn.Module):
     Output: (batch, frames, n_bands) (or (frames, n_bands)) in ``rep.unit``.
     """
 
+    # Buffers, declared for type checkers (register_buffer sets them).
+    weights: Tensor
+    window: Tensor
+    mean: Tensor | None
+    std: Tensor | None
+
     def __init__(self, rep: Representation) -> None:
         super().__init__()
         self.rep = rep
@@ -97,7 +103,8 @@ class RepresentationTransform(nn.Module):
             audio = audio[None]
         if audio.dim() != 2:
             raise InputError(
-                f"{self.rep.name}: expected audio of shape (batch, samples), got {tuple(audio.shape)}."
+                f"{self.rep.name}: expected audio of shape (batch, samples), "
+                f"got {tuple(audio.shape)}."
             )
         bands = self.spectrum(audio.to(self.weights.dtype)) @ self.weights
         out = apply_scaling(bands, self.rep.scaling, mean=self.mean, std=self.std)

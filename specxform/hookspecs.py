@@ -8,7 +8,10 @@ place with one message that names the plugin.
 
 Hooks are called in the order listed here (all plugins for one hook, then the
 next hook), so a pair can refer to representations and teachers registered by
-any plugin.
+any plugin. Within a hook, plugins run in registration order (built-ins
+first); ``@hookimpl(tryfirst=True)`` and ``trylast=True`` move one to the
+front or the back. A plugin whose hook raises is dropped with everything it
+registered (see :func:`specxform.plugins.load_plugins`).
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ def specxform_add_representations(registry: Registry) -> None:
 def specxform_add_teachers(registry: Registry) -> None:
     """Register pretrained classifiers used as teachers.
 
-    Call ``registry.add_teacher(name, target=..., factory=..., ...)``; the
-    target representation must be registered by some plugin.
+    Call ``registry.add_teacher(name, target=..., factory=..., num_classes=...)``;
+    the target must be a representation with the role ``"target"``,
+    registered by some plugin.
 
     .. versionadded:: 0.1
     """
@@ -89,8 +93,9 @@ def specxform_add_pairs(registry: Registry) -> None:
 
     Call ``registry.add_pair(source, target, teacher=..., student=...,
     checkpoint=...)``. Any registered source and target also form an implicit
-    pair with no defaults; an explicit declaration adds defaults to it.
-    Called last, after every other hook.
+    pair (the target's default teacher, the ``residual_cnn`` student); an
+    explicit declaration gives the pair its own defaults. Called last, after
+    every other hook.
 
     .. versionadded:: 0.1
     """

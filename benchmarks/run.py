@@ -1,0 +1,339 @@
+"""Speed of specxform's front ends and PINV, each beside a baseline timed in the same run.
+
+Real-time factor (RTF) = seconds of audio per second of wall time, the median of
+interleaved repeats on 10 s of real audio (the street scene in
+``../shared/data/street-clips``), once with one thread (``torch.set_num_threads(1)``
+and BLAS limited to one thread) and once with all threads. Baselines:
+
+- ``cense``: the sensor's formula in a plain NumPy per-frame loop;
+- ``pann``: ``librosa.feature.melspectrogram`` + ``power_to_db``; extra rows for
+  nnAudio's ``MelSpectrogram`` and a ``torch.stft`` chain;
+- ``yamnet``: a YAMNet-like librosa chain (``stft`` n_fft 512, window 400, not
+  centred, magnitude, HTK Mel, ``log(x + 0.001)``);
+- PINV: the reference's steps in torch (pseudo-inverse of the 29 x 2049 band
+  matrix, ReLU, linear time interpolation with ``F.interpolate``, the target's Mel
+  matrix on the 4,096-point grid, log).
+
+Writes ``benchmarks/results/frontend.json`` and ``frontend.md``.
+Run: ``./dev bench`` or ``python benchmarks/run.py [--repeats 21]`` (about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import librosa
+import nnAudio
+import nnAudio.features
+import numpy as np
+import scipy
+import torch
+import torch.nn.functional as F
+from threadpoolctl import threadpool_limits
+
+import specxform
+from specxform.audio import load_audio
+from specxform.filterbanks import (
+    energy_correction,
+    filterbank_matrix,
+    mel_matrix,
+    reference_gain,
+    window,
+)
+from specxform.frontend import RepresentationTransform
+from specxform.pinv import METHODS, PinvTranscoder
+from specxform.plugins import get_registry
+from specxform.specs import MelFilterbank, Representation
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SPECXFORM_SHARED_DATA", ROOT.parent / "shared" / "data"))
+CLIP = SHARED / "street-clips" / "150993__saphe__street-scene-1.wav"
+RESULTS = ROOT / "benchmarks" / "results"
+SECONDS = 10.0
+#: Goal for PINV cense -> pann (method "pinv") on one thread, in x real time.
+PINV_GOAL_RTF = 2000.0
+
+Fn = Callable[[], object]
+
+
+@attrs.frozen
+class Row:
+    """One timed comparison: ours against a baseline computed from the same input."""
+
+    group: str
+    ours: str
+    ours_fn: Fn
+    baseline: str
+    baseline_fn: Fn
+    goal_rtf: float | None = None  # an absolute goal (x real time), one thread only
+    compare: bool = False  # both compute the same representation: report their difference
+    extra: bool = False  # a comparison for information, with no goal
+
+
+# -- baselines ------------------------------------------------------------------------
+
+
+def cense_numpy_loop(rep: Representation) -> Callable[[np.ndarray], np.ndarray]:
+    """The sensor's formula frame by frame: X = |rfft(x w)|**2,
+    rms = sqrt(sum_band X / 2) / (N / 2) * ec, L = 20 log10(rms)."""
+    fr = rep.framing
+    w = window(fr)
+    ec = energy_correction(fr)
+    bands = np.asarray(filterbank_matrix(rep.filterbank, framing=fr))
+
+    def run(x: np.ndarray) -> np.ndarray:
+        n_frames = rep.n_frames(len(x))
+        padded = np.pad(x, (0, (n_frames - 1) * fr.hop_length + fr.frame_length - len(x)))
+        out = np.empty((n_frames, len(bands)))
+        for i in range(n_frames):
+            frame = padded[i * fr.hop_length:i * fr.hop_length + fr.frame_length]
+            power = np.abs(np.fft.rfft(frame * w)) ** 2
+            out[i] = 20 * np.log10(np.sqrt(bands @ power / 2) / (fr.n_fft / 2) * ec + 1e-30)
+        return out
+
+    return run
+
+
+def pann_librosa(x: np.ndarray) -> np.ndarray:
+    mel = librosa.feature.melspectrogram(
+        y=x, sr=32_000, n_fft=1024, hop_length=320, win_length=1024, window="hann",
+        center=True, pad_mode="reflect", power=2.0, n_mels=64, fmin=50, fmax=14_000,
+    )
+    return np.asarray(librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None))
+
+
+def yamnet_librosa() -> Callable[[np.ndarray], np.ndarray]:
+    """librosa's closest chain; its window sits centred in the 512 buffer, unlike YAMNet's."""
+    mel = librosa.filters.mel(sr=16_000, n_fft=512, n_mels=64, fmin=125, fmax=7_500, htk=True,
+                              norm=None)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        mag = np.abs(librosa.stft(x, n_fft=512, hop_length=160, win_length=400, window="hann",
+                                  center=False))
+        return np.asarray(np.log(mel @ mag + 0.001))
+
+    return run
+
+
+def pann_nnaudio() -> Callable[[torch.Tensor], torch.Tensor]:
+    layer = nnAudio.features.MelSpectrogram(
+        sr=32_000, n_fft=1024, win_length=1024, n_mels=64, hop_length=320, window="hann",
+        center=True, pad_mode="reflect", power=2.0, htk=False, fmin=50, fmax=14_000,
+        norm=1, verbose=False,
+    )
+    return lambda x: 10 * torch.log10(torch.clamp(layer(x), min=1e-10))
+
+
+def pann_torch_stft(rep: Representation) -> Callable[[torch.Tensor], torch.Tensor]:
+    mel = torch.from_numpy(np.asarray(filterbank_matrix(rep.filterbank, framing=rep.framing)))
+    mel, win = mel.float(), torch.hann_window(1024)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(x, n_fft=1024, hop_length=320, window=win, center=True,
+                          pad_mode="reflect", return_complex=True)
+        return 10 * torch.log10(torch.clamp(mel @ spec.abs().square(), min=1e-10))
+
+    return run
+
+
+def pinv_reference(source: Representation, target: Representation, n_target: int
+                   ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The reference's PINV steps on the source's 2,049-bin grid (float32 torch)."""
+    fr = source.framing
+    bands = np.asarray(filterbank_matrix(source.filterbank, framing=fr))
+    inverse = torch.from_numpy(np.linalg.pinv(bands).T).float()  # (29, 2049)
+    assert isinstance(target.filterbank, MelFilterbank)
+    mel = torch.from_numpy(mel_matrix(target.filterbank, sample_rate=fr.sample_rate,
+                                      n_fft=fr.n_fft)).float()
+    gain = reference_gain(fr, source.scaling.reference)
+    magnitude = target.scaling.domain == "magnitude"
+
+    def run(levels: torch.Tensor) -> torch.Tensor:
+        spec = torch.relu(torch.pow(10.0, levels / 10) / gain @ inverse)  # (frames, 2049)
+        spec = F.interpolate(spec.T[None], size=n_target, mode="linear", align_corners=True)[0]
+        out = mel @ (spec.sqrt() if magnitude else spec)  # (mels, target frames)
+        if magnitude:
+            return torch.log(out + 0.001)
+        return 10 * torch.log10(torch.clamp(out, min=1e-10))
+
+    return run
+
+
+# -- rows -----------------------------------------------------------------------------
+
+
+def frontend_rows(audio32: np.ndarray, audio16: np.ndarray) -> list[Row]:
+    reg = get_registry()
+    cense, pann, yamnet = (reg.representation(n) for n in ("cense", "pann", "yamnet"))
+    t32, t16 = torch.from_numpy(audio32), torch.from_numpy(audio16)
+    ours = {rep.name: RepresentationTransform(rep) for rep in (cense, pann, yamnet)}
+    loop, yam, nna, stft = (cense_numpy_loop(cense), yamnet_librosa(), pann_nnaudio(),
+                            pann_torch_stft(pann))
+    return [
+        Row("cense", "specxform", lambda: ours["cense"](t32), "NumPy per-frame loop",
+            lambda: loop(audio32), compare=True),
+        Row("pann", "specxform", lambda: ours["pann"](t32), "librosa melspectrogram",
+            lambda: pann_librosa(audio32), compare=True),
+        Row("pann (extra)", "nnAudio MelSpectrogram", lambda: nna(t32), "torch.stft + Mel",
+            lambda: stft(t32), compare=True, extra=True),
+        Row("pann (extra)", "specxform", lambda: ours["pann"](t32), "torch.stft + Mel",
+            lambda: stft(t32), compare=True, extra=True),
+        Row("yamnet", "specxform", lambda: ours["yamnet"](t16), "librosa YAMNet-like chain",
+            lambda: yam(audio16)),
+    ]
+
+
+def pinv_rows(audio32: np.ndarray) -> list[Row]:
+    reg = get_registry()
+    cense = reg.representation("cense")
+    levels = RepresentationTransform(cense)(torch.from_numpy(audio32))[None]
+    rows = []
+    for target in (reg.representation("pann"), reg.representation("yamnet")):
+        n_target = target.n_frames(round(SECONDS * target.sample_rate))
+        ref = pinv_reference(cense, target, n_target)
+        for method in METHODS:
+            model = PinvTranscoder(cense, target, method=method)
+            goal = PINV_GOAL_RTF if (target.name, method) == ("pann", "pinv") else None
+            rows.append(Row(f"PINV cense->{target.name}", method,
+                            lambda m=model: m(levels), "reference chain (torch)",
+                            lambda r=ref: r(levels[0]), goal))
+    return rows
+
+
+# -- timing ---------------------------------------------------------------------------
+
+
+def median_seconds(fns: list[Fn], repeats: int) -> list[float]:
+    """Median wall time of each function; repeats are interleaved so that a change in
+    machine load hits all of them alike."""
+    times: list[list[float]] = [[] for _ in fns]
+    with torch.inference_mode():
+        for fn in fns:  # warm-up: caches, allocator, lazy imports
+            fn()
+            fn()
+        for _ in range(repeats):
+            for fn, store in zip(fns, times, strict=True):
+                start = time.perf_counter()
+                fn()
+                store.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def difference(row: Row) -> float | None:
+    """Largest absolute difference of the two outputs (same representation), else None."""
+    if not row.compare:
+        return None
+    with torch.inference_mode():
+        a, b = (np.squeeze(np.asarray(fn(), dtype=np.float64)) for fn in (row.ours_fn,
+                                                                          row.baseline_fn))
+    b = b.T if b.shape != a.shape else b
+    return float(np.abs(a - b).max())
+
+
+def measure(rows: list[Row], threads: int, repeats: int) -> list[dict[str, Any]]:
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        fns = [fn for row in rows for fn in (row.ours_fn, row.baseline_fn)]
+        seconds = median_seconds(fns, repeats)
+    results = []
+    for i, row in enumerate(rows):
+        ours, base = SECONDS / seconds[2 * i], SECONDS / seconds[2 * i + 1]
+        goal = row.goal_rtf if threads == 1 else None
+        passes = None if row.extra else (ours >= goal if goal else ours >= base)
+        results.append({
+            "group": row.group, "ours": row.ours, "baseline": row.baseline,
+            "ours_rtf": ours, "baseline_rtf": base, "ratio": ours / base,
+            "goal_rtf": goal, "passes": passes, "max_abs_difference": difference(row),
+        })
+    return results
+
+
+# -- report ---------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
+                 if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads_default": torch.get_num_threads(),
+        "load_average_1min": os.getloadavg()[0], "python": platform.python_version(),
+        "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
+        "librosa": librosa.__version__, "nnAudio": nnAudio.__version__,
+        "specxform": specxform.__version__,
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    lines = [
+        "# specxform speed benchmark",
+        "",
+        f"{report['input']}. RTF = seconds of audio per second of wall time (median of "
+        f"{report['repeats']} interleaved repeats). Ratio = ours / baseline.",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']}, "
+        f"NumPy {m['numpy']}, SciPy {m['scipy']}, librosa {m['librosa']}, nnAudio "
+        f"{m['nnAudio']}; 1-min load average {m['load_average_1min']:.1f} at start, "
+        f"{report['load_average_end']:.1f} at end.",
+    ]
+    for setting in report["settings"]:
+        lines += ["", f"## {setting['threads']} thread(s)", "",
+                  "| what | ours | RTF | baseline | RTF | ratio | max abs diff | goal | pass |",
+                  "|---|---|---:|---|---:|---:|---:|---|---|"]
+        lines += [table_row(r) for r in setting["rows"]]
+    return "\n".join(lines) + "\n"
+
+
+def table_row(r: dict[str, Any]) -> str:
+    if r["passes"] is None:
+        goal, passes = "-", "-"
+    else:
+        goal = f">= {r['goal_rtf']:,.0f}x RT" if r["goal_rtf"] else ">= baseline"
+        passes = "yes" if r["passes"] else "NO"
+    diff = "-" if r["max_abs_difference"] is None else f"{r['max_abs_difference']:.2g}"
+    return (f"| {r['group']} | {r['ours']} | {r['ours_rtf']:,.0f} | {r['baseline']} | "
+            f"{r['baseline_rtf']:,.0f} | {r['ratio']:.2f} | {diff} | {goal} | {passes} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=21, help="timed calls per function")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="folder for the results")
+    args = parser.parse_args(argv)
+    if not CLIP.is_file():
+        print(f"benchmark skipped: {CLIP} not found; set SPECXFORM_SHARED_DATA to the folder "
+              "holding street-clips/.", file=sys.stderr)
+        return 0
+    audio32 = load_audio(CLIP, sample_rate=32_000)[0][: round(SECONDS * 32_000)]
+    audio16 = load_audio(CLIP, sample_rate=16_000)[0][: round(SECONDS * 16_000)]
+    rows = frontend_rows(audio32, audio16) + pinv_rows(audio32)
+    report: dict[str, Any] = {
+        "input": f"{SECONDS:g} s of {CLIP.name} (44.1 kHz, resampled to 32 and 16 kHz)",
+        "repeats": args.repeats, "machine": machine(),
+        "settings": [{"threads": n, "rows": measure(rows, n, args.repeats)}
+                     for n in (1, os.cpu_count() or 1)],
+    }
+    report["load_average_end"] = os.getloadavg()[0]
+    args.output.mkdir(parents=True, exist_ok=True)
+    (args.output / "frontend.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.output / "frontend.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

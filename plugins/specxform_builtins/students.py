@@ -1,0 +1,17 @@
+"""Built-in student: the companion code's residual CNN on the PINV log-Mel."""
+
+from __future__ import annotations
+
+import specxform
+from specxform import Registry
+from specxform.students import residual_cnn
+
+
+@specxform.hookimpl
+def specxform_add_students(registry: Registry) -> None:
+    registry.add_student(
+        "residual_cnn",
+        factory=residual_cnn,
+        description="pinv - conv(pinv): 5 replication-padded 3x5 convolutions, 64 channels "
+        "(186,497 parameters)",
+    )

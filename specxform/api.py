@@ -1,0 +1,150 @@
+"""High-level NumPy API: compute a representation from audio, transcode between representations.
+
+Names are looked up in the process-wide plugin registry
+(:func:`specxform.plugins.get_registry`); a :class:`Representation` can be
+passed instead. Front ends and transcoders are built once per spec and cached,
+so calling :func:`compute` or :func:`transcode` in a loop costs only the
+computation itself.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from specxform import plugins
+from specxform.audio import check_audio, load_audio, resample
+from specxform.errors import InputError
+from specxform.frontend import RepresentationTransform
+from specxform.io import check_levels
+from specxform.pinv import PinvTranscoder
+from specxform.specs import Representation
+
+
+def representation(rep: str | Representation) -> Representation:
+    """``rep`` itself, or the registered representation of that name.
+
+    Raises
+    ------
+    UnknownNameError
+        If no installed plugin registers ``rep``; the message suggests the closest names.
+    """
+    if isinstance(rep, Representation):
+        return rep
+    return plugins.get_registry().representation(rep)
+
+
+@functools.lru_cache(maxsize=32)
+def transform(rep: Representation) -> RepresentationTransform:
+    """The (cached) front end computing ``rep`` from audio at ``rep.sample_rate``."""
+    return RepresentationTransform(rep).eval()
+
+
+def transcoder(source: Representation, target: Representation, method: str = "pinv"
+               ) -> PinvTranscoder:
+    """The (cached) PINV transcoder from ``source`` to ``target`` with ``method``."""
+    return _transcoder(source, target, method)
+
+
+@functools.lru_cache(maxsize=32)
+def _transcoder(source: Representation, target: Representation, method: str) -> PinvTranscoder:
+    # Keyed on positional arguments only, so a default and an explicit "pinv" share one entry.
+    return PinvTranscoder(source, target, method=method).eval()
+
+
+def compute(rep: str | Representation, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Compute a representation from a waveform.
+
+    Parameters
+    ----------
+    rep : str or Representation
+        Registered name (e.g. ``"cense"``, ``"pann"``) or a spec.
+    audio : np.ndarray, shape (samples,) or (batch, samples)
+        Mono waveform, full scale = 1.
+    sample_rate : int
+        Sample rate of ``audio`` in Hz; resampled (polyphase) to ``rep.sample_rate``.
+
+    Returns
+    -------
+    np.ndarray, shape (frames, bands) or (batch, frames, bands), float32
+        Values in ``rep.unit``; ``frames == rep.n_frames(samples at rep.sample_rate)``.
+    """
+    spec = representation(rep)
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer) or (
+        sample_rate <= 0
+    ):
+        raise InputError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}.")
+    audio = check_audio(audio)
+    audio = resample(audio, orig_sr=int(sample_rate), target_sr=spec.sample_rate)
+    with torch.inference_mode():
+        out = transform(spec)(torch.from_numpy(np.ascontiguousarray(audio)))
+    return out.numpy()
+
+
+def compute_file(rep: str | Representation, path: str | Path) -> np.ndarray:
+    """Compute a representation from an audio file (WAV, FLAC, OGG; downmixed to mono).
+
+    Returns
+    -------
+    np.ndarray, shape (frames, bands), float32
+    """
+    spec = representation(rep)
+    audio, sr = load_audio(path, sample_rate=spec.sample_rate)
+    try:
+        return compute(spec, audio, sr)
+    except InputError as exc:  # e.g. a clip too short for one frame: name the file
+        raise InputError(f"{path}: {exc}") from exc
+
+
+def transcode(levels: np.ndarray, source: str | Representation, target: str | Representation,
+              method: str = "pinv") -> np.ndarray:
+    """Transcode source levels into the target representation with the derived PINV.
+
+    Parameters
+    ----------
+    levels : np.ndarray, shape (frames, source bands) or (batch, frames, source bands)
+        Source values in ``source.unit``.
+    source, target : str or Representation
+        E.g. ``"cense"`` and ``"pann"``.
+    method : {"pinv", "nnls", "ridge"}
+        Inversion of the source filterbank (see :mod:`specxform.pinv`).
+
+    Returns
+    -------
+    np.ndarray, shape (target frames, target bands) or (batch, target frames, target bands)
+        float32 in ``target.unit``; ``target frames == transcoder(...).target_frames(frames)``.
+    """
+    src, tgt = representation(source), representation(target)
+    checked = check_levels(levels, src, name="levels")
+    with torch.inference_mode():
+        out = transcoder(src, tgt, method)(torch.from_numpy(np.ascontiguousarray(checked)))
+    return out.numpy()
+
+
+def mel_mse(transcoded: np.ndarray, true: np.ndarray) -> float:
+    """Mean squared difference between a transcoded and a true Mel (the paper's Mel MSE).
+
+    Parameters
+    ----------
+    transcoded, true : np.ndarray, shape (..., frames, bands)
+        Same bands; when the frame counts differ (a clip length that is not a
+        whole number of source frames), only the frames both hold are compared.
+
+    Returns
+    -------
+    float
+        In the target's unit squared (dB^2 for PANN, ln^2 for YAMNet).
+    """
+    a, b = np.asarray(transcoded, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    if a.ndim < 2 or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-1]:
+        raise InputError(
+            f"cannot compare Mels of shapes {a.shape} and {b.shape}; both must be "
+            "(..., frames, bands) with the same bands."
+        )
+    n = min(a.shape[-2], b.shape[-2])
+    if n == 0:
+        raise InputError("cannot compare Mels without frames; give at least one frame each.")
+    return float(np.mean((a[..., :n, :] - b[..., :n, :]) ** 2))

@@ -1,0 +1,213 @@
+"""Plumbing shared by the commands: consoles, JSON, input expansion, all-or-nothing outputs.
+
+Tables and results go to stdout; progress bars, notes and errors to stderr,
+so that ``--json`` output on stdout is always machine-readable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from specxform.errors import InputError
+from specxform.io import (
+    ARRAY_SUFFIXES,
+    FORMATS,
+    StagedFolder,
+    file_format,
+    write_array,
+    write_arrays,
+)
+from specxform.specs import Representation
+
+#: Exit status of a usage or input error (argparse uses 2 as well).
+EXIT_USAGE = 2
+
+
+def stdout() -> Console:
+    """Console for tables and results (stdout)."""
+    return Console(soft_wrap=False)
+
+
+def stderr() -> Console:
+    """Console for progress bars and notes (stderr)."""
+    return Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    """Print ``data`` as JSON on stdout, nothing else."""
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json`` (machine-readable output on stdout)."""
+    parser.add_argument("--json", action="store_true",
+                        help="print machine-readable JSON on stdout instead of tables")
+
+
+def progress() -> Progress:
+    """A transient progress bar on stderr (files done / total, elapsed time).
+
+    Shown only on a terminal, so that logs and captured stderr hold nothing but
+    errors; the commands print a summary line when they finish.
+    """
+    console = stderr()
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, transient=True,
+                    disable=not console.is_terminal)
+
+
+@attrs.frozen
+class InputFile:
+    """One file to process: where it is, what it is, and the name its output gets."""
+
+    path: Path
+    name: str  # relative to the input folder, without suffix; POSIX separators
+    kind: str  # "audio" or "array"
+
+
+def _kind(path: Path) -> str | None:
+    from specxform.audio import AUDIO_SUFFIXES  # deferred: specxform.audio imports scipy.signal
+
+    suffix = path.suffix.lower()
+    if suffix in AUDIO_SUFFIXES:
+        return "audio"
+    return "array" if suffix in ARRAY_SUFFIXES else None
+
+
+def expand_inputs(inputs: Iterable[str | Path], *, kinds: tuple[str, ...]) -> list[InputFile]:
+    """Expand files and folders (recursively) into the files of the accepted ``kinds``.
+
+    Raises
+    ------
+    InputError
+        For a missing or unreadable path, a file of another type, an empty
+        result, or two inputs that would write the same output name.
+    """
+    from specxform.audio import AUDIO_SUFFIXES
+
+    accepted = [s for s in AUDIO_SUFFIXES if "audio" in kinds]
+    accepted += [s for s in ARRAY_SUFFIXES if "array" in kinds]
+    found: dict[str, InputFile] = {}
+    for item in map(Path, inputs):
+        if item.is_dir():
+            files = sorted(p for p in item.rglob("*") if p.is_file() and _kind(p) in kinds)
+            entries = [(p, p.relative_to(item).with_suffix("").as_posix()) for p in files]
+        elif item.is_file():
+            if _kind(item) not in kinds:
+                raise InputError(
+                    f"{item}: unsupported file type {item.suffix or '(no suffix)'!r}; "
+                    f"give {', '.join(accepted)} files or folders holding them."
+                )
+            entries = [(item, item.stem)]
+        else:
+            raise InputError(f"{item}: no such file or folder; check the path.")
+        for path, name in entries:
+            if not os.access(path, os.R_OK):
+                raise InputError(f"{path}: permission denied; make the file readable.")
+            if name in found:
+                raise InputError(
+                    f"{found[name].path} and {path} would both write the output {name!r}; "
+                    "rename one or process them separately."
+                )
+            found[name] = InputFile(path, name, _kind(path) or "")
+    if not found:
+        raise InputError(
+            f"no {' or '.join(kinds)} files ({', '.join(accepted)}) found in "
+            f"{', '.join(map(str, inputs))}."
+        )
+    return list(found.values())
+
+
+@attrs.frozen
+class OutputPlan:
+    """Where results go: one file per item in a folder, or all in one file."""
+
+    path: Path
+    fmt: str
+    single_file: bool
+
+    @classmethod
+    def from_args(cls, out: str | Path, fmt: str | None) -> OutputPlan:
+        """A path with an array suffix is one file; anything else is a folder."""
+        path = Path(out)
+        if path.suffix.lower() in ARRAY_SUFFIXES:
+            implied = file_format(path)
+            if fmt is not None and fmt != implied:
+                raise InputError(
+                    f"-o {path} is a .{implied} file but --format is {fmt}; drop --format or "
+                    f"give an output ending in {FORMATS[fmt][0]}."
+                )
+            return cls(path, implied, True)
+        return cls(path, fmt or "npy", False)
+
+
+def write_outputs(plan: OutputPlan, items: Iterator[tuple[str, Path, np.ndarray]],
+                  rep: Representation) -> list[dict[str, Any]]:
+    """Write ``(name, input path, array)`` items all-or-nothing; return one record per item.
+
+    A folder plan writes ``<folder>/<name>.<fmt>`` per item through a
+    :class:`~specxform.io.StagedFolder`; a file plan gathers the items and
+    writes them at once (a ``.npy`` file takes exactly one). Either way an
+    error while producing any item leaves no output behind.
+    """
+    records: list[dict[str, Any]] = []
+
+    def record(name: str, source: Path, array: np.ndarray, output: Path) -> None:
+        records.append({"name": name, "input": str(source), "output": str(output),
+                        "shape": list(array.shape)})
+
+    if not plan.single_file:
+        suffix = FORMATS[plan.fmt][0]
+        with StagedFolder(plan.path) as staged:
+            for name, source, array in items:
+                write_array(staged.path(name + suffix), array, rep)
+                record(name, source, array, plan.path / (name + suffix))
+        return records
+    gathered: dict[str, np.ndarray] = {}
+    for name, source, array in items:
+        gathered[name] = array
+        record(name, source, array, plan.path)
+    if plan.fmt == "npy":
+        if len(gathered) != 1:
+            raise InputError(
+                f"-o {plan.path}: a .npy file holds one array, got {len(gathered)}; "
+                "give a folder, or a .npz or .h5 file."
+            )
+        write_array(plan.path, next(iter(gathered.values())), rep)
+    else:
+        write_arrays(plan.path, gathered, rep)
+    return records
+
+
+def add_output_args(parser: argparse.ArgumentParser) -> None:
+    """``-o OUT`` and ``--format`` of the commands that write arrays."""
+    parser.add_argument("-o", "--output", required=True, metavar="OUT",
+                        help="a folder (one file per input) or one .npy/.npz/.h5 file for all")
+    parser.add_argument("--format", choices=tuple(FORMATS),
+                        help="file format inside an output folder (default: npy)")
+
+
+def report_outputs(args: argparse.Namespace, plan: OutputPlan, records: list[dict[str, Any]],
+                   **summary: Any) -> None:
+    """Print what was written: JSON (``summary`` plus every item) or one line per output."""
+    if args.json:
+        print_json({**summary, "output": str(plan.path), "format": plan.fmt, "items": records})
+        return
+    frames = sorted({r["shape"][-2] for r in records})
+    span = str(frames[0]) if len(frames) == 1 else f"{frames[0]}..{frames[-1]}"
+    details = ", ".join(f"{key} {value}" for key, value in summary.items())
+    stdout().print(
+        f"wrote {len(records)} array(s) ({details}; {span} frames each) to {plan.path} "
+        f"({plan.fmt})", highlight=False, soft_wrap=True,
+    )

@@ -1,0 +1,194 @@
+"""``specxform list`` and ``specxform plugins``: what the installed plugins provide."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from rich.markup import escape
+from rich.table import Table
+
+from specxform import plugins
+from specxform.cli import common
+from specxform.errors import SpecxformError
+from specxform.registry import Origin, Registry
+
+SECTIONS = ("representations", "teachers", "pairs", "students", "datasets")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``list`` and ``plugins`` commands."""
+    lister = subparsers.add_parser(
+        "list", help="list registered representations, teachers, pairs, students, datasets",
+        description="List what the installed plugins register (all sections by default).",
+    )
+    lister.add_argument("section", nargs="?", choices=SECTIONS, help="only this section")
+    common.add_json_flag(lister)
+    lister.set_defaults(func=run_list)
+    plugs = subparsers.add_parser(
+        "plugins", help="list loaded plugins and load failures",
+        description="List each loaded plugin (distribution, version, hooks) and any failure.",
+    )
+    common.add_json_flag(plugs)
+    plugs.set_defaults(func=run_plugins)
+
+
+def _origin(origin: Origin) -> dict[str, Any]:
+    return {"plugin": origin.plugin, "distribution": origin.distribution}
+
+
+def weight_status(names: tuple[str, ...]) -> dict[str, str]:
+    """Whether each weight file is cached: ``"present"``, ``"missing"`` or ``"unknown"``.
+
+    Uses :mod:`specxform.weights` (``get`` and ``path``) when it is installed;
+    a file it does not catalogue, or no such module, gives ``"unknown"``.
+    """
+    if not names:
+        return {}
+    try:
+        weights = importlib.import_module("specxform.weights")
+        lookup: Callable[[str], Any] = weights.get
+        where: Callable[[Any], Any] = weights.path
+    except Exception:  # optional module: a listing must not fail because of it
+        return dict.fromkeys(names, "unknown")
+    status = {}
+    for name in names:
+        try:
+            status[name] = "present" if where(lookup(name)).is_file() else "missing"
+        except SpecxformError:
+            status[name] = "unknown"
+    return status
+
+
+def representations(registry: Registry) -> list[dict[str, Any]]:
+    """One record per representation: roles, rates, framing in ms, bands, unit."""
+    rows = []
+    for rep in registry.representations():
+        fr = rep.framing
+        rows.append({
+            "name": rep.name, "roles": sorted(rep.roles), "sample_rate": rep.sample_rate,
+            "frame_ms": 1000 * fr.frame_length / fr.sample_rate,
+            "hop_ms": 1000 * fr.hop_length / fr.sample_rate,
+            "bands": rep.n_bands, "unit": rep.unit, "description": rep.description,
+            "origin": _origin(registry.origin_of("representation", rep.name)),
+        })
+    return rows
+
+
+def teachers(registry: Registry) -> list[dict[str, Any]]:
+    """One record per teacher, with the cache status of each weight file."""
+    rows = []
+    for t in registry.teachers():
+        status = weight_status(t.weights)
+        rows.append({
+            "name": t.name, "target": t.target, "num_classes": t.num_classes,
+            "parameter_count": t.parameter_count,
+            "weights": [{"name": w, "status": status[w]} for w in t.weights],
+            "aux_inputs": list(t.aux_inputs), "default": t.default,
+            "description": t.description, "origin": _origin(t.origin),
+        })
+    return rows
+
+
+def pairs(registry: Registry) -> list[dict[str, Any]]:
+    """One record per (source, target) pair, explicit or implicit."""
+    return [{
+        "source": p.source, "target": p.target, "explicit": p.explicit, "teacher": p.teacher,
+        "student": p.student, "checkpoint": p.checkpoint, "description": p.description,
+        "origin": _origin(p.origin),
+    } for p in registry.pairs()]
+
+
+def _named(entries: list[Any]) -> list[dict[str, Any]]:
+    return [{"name": e.name, "description": e.description, "origin": _origin(e.origin)}
+            for e in entries]
+
+
+def _sections(registry: Registry) -> dict[str, Callable[[], list[dict[str, Any]]]]:
+    return {
+        "representations": lambda: representations(registry),
+        "teachers": lambda: teachers(registry),
+        "pairs": lambda: pairs(registry),
+        "students": lambda: _named(registry.students()),
+        "datasets": lambda: _named(registry.datasets()),
+    }
+
+
+def _table(section: str, rows: list[dict[str, Any]]) -> Table:
+    columns: dict[str, Callable[[dict[str, Any]], str]] = {
+        "representations": {
+            "name": lambda r: r["name"], "roles": lambda r: ",".join(r["roles"]),
+            "rate (Hz)": lambda r: f"{r['sample_rate']:,}",
+            "frame/hop (ms)": lambda r: f"{r['frame_ms']:.4g} / {r['hop_ms']:.4g}",
+            "bands": lambda r: str(r["bands"]), "unit": lambda r: r["unit"],
+            "description": lambda r: r["description"],
+        },
+        "teachers": {
+            "name": lambda r: r["name"], "target": lambda r: r["target"],
+            "classes": lambda r: str(r["num_classes"]),
+            "parameters": lambda r: "?" if r["parameter_count"] is None
+            else f"{r['parameter_count']:,}",
+            "weights": lambda r: ", ".join(f"{w['name']} ({w['status']})" for w in r["weights"])
+            or "-",
+            "plugin": lambda r: r["origin"]["plugin"],
+        },
+        "pairs": {
+            "source": lambda r: r["source"], "target": lambda r: r["target"],
+            "declared": lambda r: "explicit" if r["explicit"] else "implicit",
+            "default teacher": lambda r: r["teacher"] or "-",
+            "plugin": lambda r: r["origin"]["plugin"],
+        },
+    }.get(section, {
+        "name": lambda r: r["name"], "description": lambda r: r["description"],
+        "plugin": lambda r: r["origin"]["plugin"],
+    })
+    table = Table(title=f"{section} ({len(rows)})", title_justify="left")
+    for header in columns:
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*(cell(row) for cell in columns.values()))
+    return table
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print the requested sections as tables or JSON."""
+    builders = _sections(plugins.get_registry())
+    chosen = [args.section] if args.section else list(SECTIONS)
+    data = {section: builders[section]() for section in chosen}
+    if args.json:
+        common.print_json(data)
+        return 0
+    console = common.stdout()
+    for section, rows in data.items():
+        if rows:
+            console.print(_table(section, rows))
+        else:
+            console.print(f"{section}: none registered")
+    return 0
+
+
+def run_plugins(args: argparse.Namespace) -> int:
+    """Print the loaded plugins and the load failures."""
+    loaded = plugins.loaded()
+    data: dict[str, Any] = {
+        "plugins": [{"name": p.name, "distribution": p.distribution, "version": p.version,
+                     "hooks": list(p.hooks), "builtin": p.builtin} for p in loaded.plugins],
+        "failures": list(loaded.failures),
+    }
+    if args.json:
+        common.print_json(data)
+        return 0
+    table = Table(title=f"plugins ({len(data['plugins'])})", title_justify="left")
+    for header in ("name", "distribution", "version", "hooks", "builtin"):
+        table.add_column(header)
+    for p in data["plugins"]:
+        hooks = ", ".join(h.removeprefix("specxform_") for h in p["hooks"])
+        table.add_row(p["name"], p["distribution"] or "-", p["version"] or "-", hooks,
+                      "yes" if p["builtin"] else "no")
+    console = common.stdout()
+    console.print(table)
+    for failure in data["failures"]:
+        console.print(f"[red]failed:[/red] {escape(failure)}", highlight=False)
+    return 0

@@ -1,0 +1,63 @@
+"""Entry point of the ``specxform`` console script.
+
+Every :class:`~specxform.errors.SpecxformError` (and every OS error on a
+user's path) becomes one line on stderr and a non-zero exit status: 2 for
+usage and input errors, 1 for the others. Heavy modules (torch) are imported
+inside the commands that need them, so listings start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from specxform import __version__
+from specxform.cli import common, demo, features, listing, show, train, transcode, weights
+from specxform.errors import InputError, SpecError, SpecxformError, UnknownNameError
+
+#: Errors that mean "the user's input or command line is wrong" (exit status 2).
+_USAGE_ERRORS = (InputError, SpecError, UnknownNameError, FileNotFoundError, FileExistsError,
+                 PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every command."""
+    parser = argparse.ArgumentParser(
+        prog="specxform",
+        description="Transcode undersampled spectral representations (third-octave, Bark) "
+        "into the Mel spectrograms pretrained classifiers expect.",
+    )
+    parser.add_argument("--version", action="version", version=f"specxform {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in (listing, features, transcode, show, demo, weights):
+        command.register(subparsers)
+    train.add_parser(subparsers)
+    return parser
+
+
+def _fail(exc: BaseException) -> int:
+    message = " ".join(str(exc).split())  # one line, whatever the message holds
+    sys.stderr.write(f"specxform: error: {message}\n")
+    return common.EXIT_USAGE if isinstance(exc, _USAGE_ERRORS) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors: argparse's own status
+        return exc.code if isinstance(exc.code, int) else 1
+    try:
+        status: int = args.func(args)
+    except (SpecxformError, OSError) as exc:
+        return _fail(exc)
+    except KeyboardInterrupt:
+        sys.stderr.write("specxform: interrupted\n")
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

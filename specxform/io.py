@@ -1,0 +1,390 @@
+"""Array files: spectrograms as ``.npy``, ``.npz`` or HDF5, written atomically.
+
+A file holds either one array or a *collection* of named arrays (one per
+input clip):
+
+- ``.npy``: one array, no metadata.
+- ``.npz``: one array under the key ``"levels"`` (source representations) or
+  ``"mel"`` (targets), or a collection under ``"levels/<name>"``; the key
+  ``"representation"`` holds :meth:`Representation.to_dict` as a JSON string.
+- ``.h5`` / ``.hdf5``: a dataset ``levels`` (or ``mel``), or a group of that
+  name with one dataset per ``<name>``; the root attribute ``representation``
+  holds the same JSON.
+
+Every write goes to a temporary file in the destination folder and is renamed
+into place with :func:`os.replace`, so an error never leaves a partial file
+under the final name. Reading validates rank, band count and finiteness and
+raises :class:`~specxform.errors.InputError` naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from specxform.errors import InputError, SpecError
+from specxform.specs import Representation
+
+#: Array file formats by name and the suffixes that select them.
+FORMATS = {"npy": (".npy",), "npz": (".npz",), "h5": (".h5", ".hdf5")}
+ARRAY_SUFFIXES = tuple(s for suffixes in FORMATS.values() for s in suffixes)
+_KEYS = ("levels", "mel")
+_META = "representation"
+
+
+def file_format(path: str | Path) -> str:
+    """The format name (``"npy"``, ``"npz"`` or ``"h5"``) that ``path``'s suffix selects."""
+    suffix = Path(path).suffix.lower()
+    for name, suffixes in FORMATS.items():
+        if suffix in suffixes:
+            return name
+    raise InputError(
+        f"{path}: unknown array file type {suffix or '(no suffix)'!r}; "
+        f"use one of {', '.join(ARRAY_SUFFIXES)}."
+    )
+
+
+def array_key(rep: Representation | None) -> str:
+    """Key an array of ``rep`` is stored under: ``"mel"`` for targets, else ``"levels"``."""
+    if rep is not None and "target" in rep.roles and "source" not in rep.roles:
+        return "mel"
+    return "levels"
+
+
+def check_levels(array: Any, rep: Representation | None = None, *, name: str = "array"
+                 ) -> np.ndarray:
+    """Validate a spectrogram and return it as float32.
+
+    Parameters
+    ----------
+    array : array_like, shape (frames, bands) or (batch, frames, bands)
+        Values in ``rep.unit``.
+    rep : Representation, optional
+        When given, the band count must equal ``rep.n_bands``.
+    name : str
+        What to call the array in error messages (a file name).
+
+    Raises
+    ------
+    InputError
+        On a wrong rank or band count, no frames, a non-numeric dtype, or NaN/inf.
+    """
+    array = np.asarray(array)
+    what = f"{rep.name} " if rep is not None else ""
+    bands = rep.n_bands if rep is not None else "bands"
+    if array.ndim not in (2, 3):
+        raise InputError(
+            f"{name}: expected {what}levels of shape (frames, {bands}) or (batch, frames, "
+            f"{bands}), got shape {array.shape}; save one spectrogram per array."
+        )
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise InputError(f"{name}: levels must be numeric, got dtype {array.dtype}.")
+    if rep is not None and array.shape[-1] != rep.n_bands:
+        raise InputError(
+            f"{name}: {array.shape[-1]} bands, but {rep.name!r} has {rep.n_bands}; "
+            f"pass the representation the array was computed with (see `specxform list`)."
+        )
+    if array.shape[-2] == 0:
+        raise InputError(f"{name}: the array holds no frames; give at least one frame.")
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise InputError(
+            f"{name}: {array.size - int(finite.sum())} values are NaN or infinite; "
+            "fill or drop those frames before transcoding."
+        )
+    return array.astype(np.float32, copy=False)
+
+
+# ----------------------------------------------------------------------------
+# Atomic writes
+# ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
+
+    The temporary file lives in the destination folder (created if needed) so
+    that :func:`os.replace` is an atomic rename; on any exception it is
+    deleted and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        # mkstemp creates the file private (0600); give it the permissions open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _metadata(rep: Representation | None) -> str:
+    return json.dumps(rep.to_dict() if rep is not None else None)
+
+
+def write_array(path: str | Path, array: np.ndarray, rep: Representation | None = None) -> Path:
+    """Write one spectrogram atomically; the format follows the suffix.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.npy``, ``.npz``, ``.h5`` or ``.hdf5``.
+    array : np.ndarray, shape (frames, bands) or (batch, frames, bands)
+    rep : Representation, optional
+        Recorded as metadata (``.npz``, ``.h5``) and used to check the band count.
+    """
+    path = Path(path)
+    array = check_levels(array, rep, name=str(path))
+    key = array_key(rep)
+    fmt = file_format(path)
+    with atomic_write(path) as tmp:
+        if fmt == "npy":
+            with tmp.open("wb") as fh:
+                np.save(fh, array)
+        elif fmt == "npz":
+            entries: dict[str, Any] = {key: array, _META: np.array(_metadata(rep))}
+            with tmp.open("wb") as fh:
+                np.savez(fh, **entries)
+        else:
+            _write_h5(tmp, {key: array}, rep)
+    return path
+
+
+def write_arrays(path: str | Path, arrays: Mapping[str, np.ndarray],
+                 rep: Representation | None = None) -> Path:
+    """Write a collection of named spectrograms to one ``.npz`` or ``.h5`` file, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.npz``, ``.h5`` or ``.hdf5``.
+    arrays : mapping of str to np.ndarray, each (frames, bands)
+        Names are stored as ``"<key>/<name>"`` (``/`` makes HDF5 sub-groups).
+    rep : Representation, optional
+        Recorded as metadata and used to check band counts.
+    """
+    path = Path(path)
+    fmt = file_format(path)
+    if fmt == "npy":
+        raise InputError(
+            f"{path}: a .npy file holds one array, not {len(arrays)}; write to a folder, "
+            "or to a .npz or .h5 file."
+        )
+    if not arrays:
+        raise InputError(f"{path}: nothing to write (no arrays).")
+    key = array_key(rep)
+    checked: dict[str, Any] = {
+        f"{key}/{name}": check_levels(a, rep, name=name) for name, a in arrays.items()
+    }
+    with atomic_write(path) as tmp:
+        if fmt == "npz":
+            with tmp.open("wb") as fh:
+                np.savez(fh, **{**checked, _META: np.array(_metadata(rep))})
+        else:
+            _write_h5(tmp, checked, rep)
+    return path
+
+
+def _write_h5(path: Path, arrays: Mapping[str, np.ndarray], rep: Representation | None) -> None:
+    import h5py  # deferred: h5py is only needed for HDF5 files
+
+    with h5py.File(path, "w") as h5:
+        h5.attrs[_META] = _metadata(rep)
+        for key, array in arrays.items():
+            h5.create_dataset(key, data=array)
+
+
+class StagedFolder:
+    """Write many outputs into a folder all-or-nothing.
+
+    Files are written inside a hidden staging folder in ``folder`` (same file
+    system, so moving them is a rename) and moved into place when the ``with``
+    block succeeds. On an exception the staging folder is deleted, and so is
+    ``folder`` if this object created it and it is empty.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._created = False
+        self._staging: Path | None = None
+        self._written: list[str] = []
+
+    def __enter__(self) -> StagedFolder:
+        if self.folder.exists() and not self.folder.is_dir():
+            raise InputError(
+                f"{self.folder}: exists and is not a folder; give a folder, or a .npz/.h5 file."
+            )
+        self._created = not self.folder.exists()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._staging = Path(tempfile.mkdtemp(prefix=".specxform-staging-", dir=self.folder))
+        return self
+
+    def path(self, relative: str) -> Path:
+        """Where to write the output that will end up at ``folder / relative``."""
+        if self._staging is None:
+            raise RuntimeError("StagedFolder.path() called outside its with block")
+        self._written.append(relative)
+        target = self._staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        assert self._staging is not None
+        try:
+            if exc_type is None:
+                for relative in self._written:
+                    final = self.folder / relative
+                    final.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(self._staging / relative, final)
+        finally:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            if exc_type is not None and self._created:
+                with contextlib.suppress(OSError):
+                    self.folder.rmdir()  # only when empty
+
+
+# ----------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------
+
+
+def read_representation(path: str | Path) -> Representation | None:
+    """The representation recorded in a ``.npz`` / ``.h5`` file, or None if absent."""
+    return _read(Path(path))[1]
+
+
+def read_arrays(path: str | Path, rep: Representation | None = None) -> dict[str, np.ndarray]:
+    """Read every spectrogram of an array file, validated.
+
+    Parameters
+    ----------
+    path : path-like
+        ``.npy``, ``.npz`` or ``.h5`` written by :func:`write_array`,
+        :func:`write_arrays` or by hand (``.npy``, or ``.npz`` with a key
+        ``"levels"`` or ``"mel"``).
+    rep : Representation, optional
+        Expected representation: band counts are checked against it, and a
+        file that records another representation is refused.
+
+    Returns
+    -------
+    dict of str to np.ndarray, each (frames, bands) float32
+        A single array is named after the file's stem; a collection keeps its names.
+    """
+    path = Path(path)
+    arrays, stored = _read(path)
+    if rep is not None and stored is not None:
+        _check_same(path, stored, rep)
+    return {name: check_levels(a, rep, name=f"{path}[{name}]") for name, a in arrays.items()}
+
+
+def read_array(path: str | Path, rep: Representation | None = None) -> np.ndarray:
+    """Read a file that holds exactly one spectrogram (see :func:`read_arrays`)."""
+    arrays = read_arrays(path, rep)
+    if len(arrays) != 1:
+        raise InputError(
+            f"{path}: holds {len(arrays)} arrays ({', '.join(list(arrays)[:3])}, ...); "
+            "give a file with one array."
+        )
+    return next(iter(arrays.values()))
+
+
+def _check_same(path: Path, stored: Representation, rep: Representation) -> None:
+    if stored.name != rep.name:
+        raise InputError(
+            f"{path}: holds {stored.name!r} levels, not {rep.name!r}; pass {stored.name!r} "
+            "as the representation (e.g. --source)."
+        )
+    mine, theirs = rep.to_dict(), stored.to_dict()
+    mine.pop("description"), theirs.pop("description")
+    if mine != theirs:
+        raise InputError(
+            f"{path}: was computed with another definition of {rep.name!r} than the installed "
+            "one (framing, bands or scaling differ); recompute it with `specxform features`."
+        )
+
+
+def _read(path: Path) -> tuple[dict[str, np.ndarray], Representation | None]:
+    fmt = file_format(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; check the path.")
+    try:
+        if fmt == "npy":
+            return {path.stem: np.load(path, allow_pickle=False)}, None
+        if fmt == "npz":
+            return _read_npz(path)
+        return _read_h5(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(
+            f"{path}: cannot read it as {fmt} ({exc}); the file is corrupt or not an "
+            "array file; recreate it with `specxform features`."
+        ) from exc
+
+
+def _split(path: Path, entries: Mapping[str, Any]) -> dict[str, Any]:
+    """Pick the single array or the collection out of a file's entries."""
+    for key in _KEYS:
+        if key in entries:
+            return {path.stem: entries[key]}
+        prefix = f"{key}/"
+        items = {k[len(prefix):]: v for k, v in entries.items() if k.startswith(prefix)}
+        if items:
+            return items
+    raise InputError(
+        f"{path}: no 'levels' or 'mel' entry (found {', '.join(sorted(entries)) or 'none'}); "
+        "store the array under the key 'levels'."
+    )
+
+
+def _parse_meta(path: Path, text: str | None) -> Representation | None:
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        return None if data is None else Representation.from_dict(data)
+    except (json.JSONDecodeError, SpecError) as exc:
+        raise InputError(f"{path}: unreadable representation metadata ({exc}).") from exc
+
+
+def _read_npz(path: Path) -> tuple[dict[str, np.ndarray], Representation | None]:
+    with np.load(path, allow_pickle=False) as data:
+        entries = {k: data[k] for k in data.files if k != _META}
+        meta = str(data[_META]) if _META in data.files else None
+    return _split(path, entries), _parse_meta(path, meta)
+
+
+def _read_h5(path: Path) -> tuple[dict[str, np.ndarray], Representation | None]:
+    import h5py
+
+    entries: dict[str, np.ndarray] = {}
+    with h5py.File(path, "r") as h5:
+
+        def collect(name: str, node: object) -> None:
+            if isinstance(node, h5py.Dataset):
+                entries[name] = node[()]
+
+        h5.visititems(collect)
+        meta = h5.attrs.get(_META)
+    text = meta.decode() if isinstance(meta, bytes) else meta
+    return _split(path, entries), _parse_meta(path, None if text is None else str(text))

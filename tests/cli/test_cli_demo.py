@@ -1,0 +1,114 @@
+"""``specxform demo`` and the synthetic scene it runs on."""
+
+from __future__ import annotations
+
+import contextlib
+import io as stdio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from specxform import api, demo, io
+from specxform.cli.main import main
+
+SR = demo.SAMPLE_RATE
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict, str, Path]:
+    """Run ``specxform demo --json`` once for the module (capsys is function-scoped)."""
+    folder = tmp_path_factory.mktemp("demo") / "out"
+    out, err = stdio.StringIO(), stdio.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["demo", "-o", str(folder), "--json"])
+    return code, json.loads(out.getvalue()), err.getvalue(), folder
+
+
+def test_demo_runs_and_reports(demo_run) -> None:
+    code, report, err, folder = demo_run
+    assert code == 0 and "Traceback" not in err
+    assert [t["target"] for t in report["targets"]] == list(demo.TARGETS)
+    audio, sr = soundfile.read(folder / "scene.wav", dtype="float32")
+    assert sr == SR and audio.shape == (int(demo.DURATION * SR),)
+    np.testing.assert_array_equal(audio, demo.urban_scene())
+    levels = io.read_array(folder / "cense.npz", api.representation("cense"))
+    assert levels.shape == (80, 29) == (report["source_frames"], 29)
+    for target in report["targets"]:
+        png = Path(target["png"])
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+        true = api.compute(target["target"], audio, SR)
+        pinv = api.transcode(levels, "cense", target["target"])
+        assert target["frames"] == pinv.shape[0] == true.shape[0]
+        assert target["mel_mse"] == pytest.approx(api.mel_mse(pinv, true), rel=1e-6)
+
+
+def test_demo_table_and_default_folder(capsys, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = demo.DemoResult(tmp_path, tmp_path / "scene.wav", tmp_path / "cense.npz", "cense", 80,
+                           (demo.TargetResult("pann", 12.5, 1001, tmp_path / "p.png"),))
+    folders: list[str] = []
+    monkeypatch.setattr(demo, "run_demo", lambda folder: folders.append(folder) or fake)
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "Mel MSE" in out and "12.500" in out and "dB^2" in out
+    assert folders == ["specxform-demo"]
+
+
+def band_power(x: np.ndarray, low: float, high: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / SR)
+    return float(spectrum[(freqs >= low) & (freqs < high)].sum())
+
+
+def test_urban_scene_is_deterministic_and_peak_normalised() -> None:
+    scene = demo.urban_scene(duration=2.0)
+    assert scene.dtype == np.float32 and scene.shape == (2 * SR,)
+    np.testing.assert_array_equal(scene, demo.urban_scene(duration=2.0))
+    assert not np.array_equal(scene, demo.urban_scene(duration=2.0, seed=1))
+    assert np.max(np.abs(scene)) == pytest.approx(demo.PEAK, rel=1e-6)
+
+
+def test_siren_sweeps_600_to_1400_hz() -> None:
+    t = np.arange(4 * SR) / SR
+    tone = demo.siren(t)
+    inside = band_power(tone, 590, 1410)
+    assert inside > 0.85 * band_power(tone, 0, SR / 2)  # the fundamental dominates
+    # The sweep covers the whole range: power in the lowest and highest 100 Hz of it.
+    assert band_power(tone, 600, 700) > 0.02 * inside
+    assert band_power(tone, 1300, 1400) > 0.02 * inside
+    assert band_power(tone, 0, 550) < 1e-3 * inside
+
+
+def test_car_horn_is_gated_harmonic_stack() -> None:
+    t = np.arange(10 * SR) / SR
+    horn = demo.car_horn(t)
+    start, end = demo.HORN_BLASTS[0]
+    assert np.all(horn[(t < start - 0.02)] == 0) and np.all(horn[(t > 7.5)] == 0)
+    blast = horn[(t > start) & (t < end)]
+    for k in range(1, 6):
+        assert band_power(blast, 400 * k - 5, 400 * k + 5) > 0.9 * band_power(
+            blast, 400 * k - 100, 400 * k + 100
+        )
+    assert band_power(blast, 2500, 16_000) < 1e-3 * band_power(blast, 0, 2500)
+
+
+def test_idling_engine_is_low_and_pulsed_at_30_hz() -> None:
+    t = np.arange(4 * SR) / SR
+    engine = demo.idling_engine(t, np.random.default_rng(0))
+    assert np.sqrt(np.mean(engine**2)) == pytest.approx(1.0)
+    assert band_power(engine, 0, 400) > 0.99 * band_power(engine, 0, SR / 2)
+    envelope = np.abs(np.fft.rfft(engine**2 - np.mean(engine**2)))
+    freqs = np.fft.rfftfreq(engine.size, 1 / SR)
+    low = (freqs > 5) & (freqs < 100)
+    assert freqs[low][np.argmax(envelope[low])] == pytest.approx(30.0, abs=0.5)
+
+
+def test_pink_noise_loses_3_db_per_octave() -> None:
+    noise = demo.pink_noise(8 * SR, np.random.default_rng(0))
+    assert np.sqrt(np.mean(noise**2)) == pytest.approx(1.0)
+    # Equal power per octave: 1-2 kHz and 4-8 kHz hold the same power within 10 %.
+    ratio = band_power(noise, 4000, 8000) / band_power(noise, 1000, 2000)
+    assert ratio == pytest.approx(1.0, rel=0.1)

@@ -1,0 +1,315 @@
+"""The registry on its own: registration, attribution, look-ups, pairs.
+
+Each test fills a fresh :class:`Registry` with specs taken from the built-in
+plugins, so a failure points at the registry, not at plugin loading.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import attrs
+import pytest
+
+from specxform.errors import PluginError, SpecError, UnknownNameError
+from specxform.registry import Origin, Registry
+from specxform.specs import Representation
+
+SOURCES = ("bark", "cense", "slow_third_octave")
+TARGETS = ("pann", "yamnet")
+
+
+def _factory(**_: object) -> None:
+    return None
+
+
+@pytest.fixture
+def fresh(registry: Registry) -> Registry:
+    """Three sources and two targets, registered by plugin 'core'."""
+    reg = Registry()
+    with reg.registering_as(Origin("core", "specxform")):
+        for name in SOURCES + TARGETS:
+            reg.add_representation(registry.representation(name))
+    return reg
+
+
+def _renamed(reg: Registry, name: str, new: str) -> Representation:
+    return attrs.evolve(reg.representation(name), name=new)
+
+
+# -- representations ---------------------------------------------------------
+
+
+def test_representations_are_sorted_and_filtered_by_role(fresh: Registry) -> None:
+    assert [r.name for r in fresh.representations()] == sorted(SOURCES + TARGETS)
+    assert [r.name for r in fresh.representations("source")] == sorted(SOURCES)
+    assert [r.name for r in fresh.representations("target")] == sorted(TARGETS)
+    assert fresh.representation("cense").n_bands == 29
+
+
+def test_add_representation_refuses_other_objects(fresh: Registry) -> None:
+    with (
+        fresh.registering_as(Origin("sloppy", "sloppy-dist")),
+        pytest.raises(PluginError, match=r"sloppy.*expects a Representation, got 'cense'"),
+    ):
+        fresh.add_representation("cense")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["", "two words", "tab\tname"])
+def test_invalid_names_are_refused(fresh: Registry, bad: str) -> None:
+    with pytest.raises(PluginError, match=re.escape(f"invalid representation name {bad!r}")):
+        fresh.add_representation(_renamed(fresh, "cense", bad))
+
+
+def test_duplicate_names_both_plugins(fresh: Registry) -> None:
+    with (
+        fresh.registering_as(Origin("rival", "rival-dist")),
+        pytest.raises(PluginError) as info,
+    ):
+        fresh.add_representation(fresh.representation("cense"))
+    message = str(info.value)
+    assert "duplicate representation 'cense'" in message
+    assert "plugin 'core' from distribution 'specxform'" in message
+    assert "plugin 'rival' from distribution 'rival-dist'" in message
+
+
+def test_same_name_in_different_kinds_is_allowed(fresh: Registry) -> None:
+    fresh.add_student("cense", factory=_factory)
+    assert fresh.student("cense").name == "cense"
+    assert fresh.representation("cense").name == "cense"
+
+
+def test_origin_of_tracks_the_registering_plugin(fresh: Registry) -> None:
+    with fresh.registering_as(Origin("extra", "extra-dist")):
+        fresh.add_representation(_renamed(fresh, "bark", "bark2"))
+    fresh.add_representation(_renamed(fresh, "bark", "bark3"))
+    assert fresh.origin_of("representation", "cense") == Origin("core", "specxform")
+    assert fresh.origin_of("representation", "bark2") == Origin("extra", "extra-dist")
+    assert fresh.origin_of("representation", "bark3") == Origin("<direct>")
+    assert str(Origin("extra", "extra-dist")) == "plugin 'extra' from distribution 'extra-dist'"
+
+
+def test_registering_as_rolls_back_everything_added_in_the_block(fresh: Registry) -> None:
+    with pytest.raises(RuntimeError), fresh.registering_as(Origin("flaky")):
+        fresh.add_representation(_renamed(fresh, "bark", "half_done"))
+        fresh.add_student("half_student", factory=_factory)
+        raise RuntimeError("boom")
+    names = [r.name for r in fresh.representations()]
+    assert names == sorted(SOURCES + TARGETS)
+    assert fresh.students() == []
+    # the origin is restored: later entries are not blamed on 'flaky'
+    fresh.add_dataset("later", factory=_factory)
+    assert fresh.dataset("later").origin == Origin("<direct>")
+
+
+# -- unknown names -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lookup", "kind", "wrong", "expected"),
+    [
+        ("representation", "representation", "cence", "cense"),
+        ("representation", "representation", "yamnett", "yamnet"),
+        ("student", "student", "residual_cn", "residual_cnn"),
+        ("teacher", "teacher", "pann_resnet", "pann_resnet38"),
+    ],
+)
+def test_unknown_names_suggest_the_closest(
+    fresh: Registry, lookup: str, kind: str, wrong: str, expected: str
+) -> None:
+    fresh.add_student("residual_cnn", factory=_factory)
+    fresh.add_teacher("pann_resnet38", target="pann", factory=_factory, num_classes=527)
+    with pytest.raises(UnknownNameError) as info:
+        getattr(fresh, lookup)(wrong)
+    assert isinstance(info.value, KeyError)
+    assert info.value.suggestions[0] == expected
+    assert f"unknown {kind} {wrong!r}" in str(info.value)
+    assert f"Did you mean {expected!r}" in str(info.value)
+
+
+def test_unknown_name_without_close_match_lists_what_exists(fresh: Registry) -> None:
+    with pytest.raises(UnknownNameError) as info:
+        fresh.dataset("tau2020")
+    assert info.value.suggestions == []
+    assert "Registered datasets: none" in str(info.value)
+
+
+# -- teachers, students, datasets --------------------------------------------
+
+
+def test_add_teacher_records_its_fields(fresh: Registry) -> None:
+    with fresh.registering_as(Origin("teach", "teach-dist")):
+        fresh.add_teacher(
+            "toy", target="yamnet", factory=_factory, num_classes=521, parameter_count=10,
+            weights=["toy.h5"], aux_inputs=["loudness"], description="a toy",  # type: ignore[arg-type]
+        )
+    entry = fresh.teacher("toy")
+    assert (entry.target, entry.num_classes, entry.parameter_count) == ("yamnet", 521, 10)
+    assert entry.weights == ("toy.h5",) and entry.aux_inputs == ("loudness",)
+    assert entry.origin == Origin("teach", "teach-dist")
+    assert [t.name for t in fresh.teachers()] == ["toy"]
+
+
+def test_teacher_of_unknown_representation_is_refused(fresh: Registry) -> None:
+    with (
+        fresh.registering_as(Origin("teach", "teach-dist")),
+        pytest.raises(PluginError, match=r"plugin 'teach'.*teacher 'toy'.*Did you mean 'pann'"),
+    ):
+        fresh.add_teacher("toy", target="pan", factory=_factory, num_classes=527)
+
+
+def test_teacher_of_a_source_is_refused(fresh: Registry) -> None:
+    with pytest.raises(PluginError, match="'cense', which is not a target"):
+        fresh.add_teacher("toy", target="cense", factory=_factory, num_classes=10)
+
+
+@pytest.mark.parametrize("num_classes", [0, -3, 2.5])
+def test_teacher_needs_classes(fresh: Registry, num_classes: float) -> None:
+    with pytest.raises(PluginError, match=f"num_classes >= 1, got {num_classes!r}"):
+        fresh.add_teacher("toy", target="pann", factory=_factory, num_classes=num_classes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kind", ["teacher", "student", "dataset"])
+def test_factories_must_be_callable(fresh: Registry, kind: str) -> None:
+    extra = {"target": "pann", "num_classes": 1} if kind == "teacher" else {}
+    with pytest.raises(PluginError, match=f"{kind} 'toy' needs a callable factory, got 'nope'"):
+        getattr(fresh, f"add_{kind}")("toy", factory="nope", **extra)
+
+
+def test_students_and_datasets_are_sorted_with_origins(fresh: Registry) -> None:
+    with fresh.registering_as(Origin("zoo")):
+        for name in ("wide", "narrow"):
+            fresh.add_student(name, factory=_factory, description=f"{name} CNN")
+            fresh.add_dataset(f"{name}_set", factory=_factory)
+    assert [s.name for s in fresh.students()] == ["narrow", "wide"]
+    assert [d.name for d in fresh.datasets()] == ["narrow_set", "wide_set"]
+    assert fresh.student("wide").description == "wide CNN"
+    assert fresh.dataset("narrow_set").origin == Origin("zoo")
+
+
+def test_default_teacher_marked_single_or_ambiguous(fresh: Registry) -> None:
+    assert fresh.default_teacher("pann") is None
+    fresh.add_teacher("a", target="pann", factory=_factory, num_classes=527)
+    assert fresh.default_teacher("pann") == "a"  # the only one
+    fresh.add_teacher("b", target="pann", factory=_factory, num_classes=527)
+    assert fresh.default_teacher("pann") is None  # two, none marked
+    fresh.add_teacher("c", target="pann", factory=_factory, num_classes=527, default=True)
+    assert fresh.default_teacher("pann") == "c"
+    assert fresh.default_teacher("yamnet") is None
+
+
+# -- pairs ---------------------------------------------------------------------
+
+
+def test_explicit_pair_carries_its_defaults(fresh: Registry) -> None:
+    fresh.add_teacher("toy", target="pann", factory=_factory, num_classes=527)
+    fresh.add_student("tiny", factory=_factory)
+    with fresh.registering_as(Origin("pairs", "pairs-dist")):
+        fresh.add_pair(
+            "bark", "pann", teacher="toy", student="tiny", student_config={"channels": 8},
+            checkpoint="bark_pann.pt", description="Bark to PANN",
+        )
+    pair = fresh.pair("bark", "pann")
+    assert pair.explicit and pair.name == "bark->pann"
+    assert (pair.teacher, pair.student, pair.checkpoint) == ("toy", "tiny", "bark_pann.pt")
+    assert pair.student_config == {"channels": 8}
+    assert pair.description == "Bark to PANN"
+    assert pair.origin == Origin("pairs", "pairs-dist")
+
+
+def test_implicit_pair_takes_the_default_teacher(fresh: Registry) -> None:
+    fresh.add_teacher("toy", target="pann", factory=_factory, num_classes=527, default=True)
+    pair = fresh.pair("cense", "pann")
+    assert not pair.explicit
+    assert (pair.source, pair.target, pair.teacher) == ("cense", "pann", "toy")
+    assert pair.student == "residual_cnn" and pair.checkpoint is None
+    assert fresh.pair("cense", "yamnet").teacher is None
+
+
+def test_pairs_lists_every_source_target_combination(fresh: Registry) -> None:
+    fresh.add_student("residual_cnn", factory=_factory)
+    fresh.add_pair("cense", "yamnet", description="declared")
+    pairs = fresh.pairs()
+    expected = [f"{s}->{t}" for s, t in itertools.product(sorted(SOURCES), sorted(TARGETS))]
+    assert [p.name for p in pairs] == expected
+    assert [p.name for p in pairs if p.explicit] == ["cense->yamnet"]
+    assert fresh.pair("cense", "yamnet").description == "declared"
+
+
+def test_a_representation_with_both_roles_does_not_pair_with_itself(fresh: Registry) -> None:
+    both = attrs.evolve(fresh.representation("pann"), name="pann_both", roles={"source", "target"})
+    fresh.add_representation(both)
+    names = {p.name for p in fresh.pairs()}
+    assert "pann_both->pann_both" not in names
+    assert {"pann_both->pann", "cense->pann_both"} <= names
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "message"),
+    [
+        ("cence", "pann", "pair cence->pann refers to unknown representation 'cence'"),
+        ("cense", "pan", "Did you mean 'pann'"),
+        ("pann", "yamnet", "needs a source and a target"),
+        ("cense", "bark", "'bark' has roles \\['source'\\]"),
+    ],
+)
+def test_add_pair_refuses_bad_representations_naming_the_plugin(
+    fresh: Registry, source: str, target: str, message: str
+) -> None:
+    with fresh.registering_as(Origin("pairer", "pairer-dist")), pytest.raises(PluginError) as info:
+        fresh.add_pair(source, target)
+    assert "plugin 'pairer' from distribution 'pairer-dist'" in str(info.value)
+    assert info.match(message)
+
+
+def test_add_pair_refuses_a_teacher_of_another_target(fresh: Registry) -> None:
+    fresh.add_teacher("yam", target="yamnet", factory=_factory, num_classes=521)
+    with (
+        fresh.registering_as(Origin("pairer")),
+        pytest.raises(PluginError, match=r"plugin 'pairer'.*teacher 'yam' consumes 'yamnet', not "
+                      r"'pann'; pick a teacher of target 'pann'"),
+    ):
+        fresh.add_pair("cense", "pann", teacher="yam")
+
+
+def test_add_pair_refuses_an_unknown_teacher(fresh: Registry) -> None:
+    fresh.add_teacher("pann_cnn14", target="pann", factory=_factory, num_classes=527)
+    with pytest.raises(PluginError, match=r"teacher 'pann_cnn4'.*Did you mean 'pann_cnn14'"):
+        fresh.add_pair("cense", "pann", teacher="pann_cnn4")
+
+
+def test_add_pair_refuses_an_unknown_student(fresh: Registry) -> None:
+    fresh.add_student("residual_cnn", factory=_factory)
+    with (
+        fresh.registering_as(Origin("pairer")),
+        pytest.raises(PluginError, match=r"plugin 'pairer': pair cense->pann refers to unknown "
+                      r"student 'residual_cn'\. Did you mean 'residual_cnn'"),
+    ):
+        fresh.add_pair("cense", "pann", student="residual_cn")
+    assert not fresh.pair("cense", "pann").explicit  # nothing was declared
+
+
+def test_duplicate_pair_declarations_are_refused(fresh: Registry) -> None:
+    fresh.add_student("residual_cnn", factory=_factory)
+    with fresh.registering_as(Origin("first")):
+        fresh.add_pair("cense", "pann")
+    with fresh.registering_as(Origin("second")), pytest.raises(PluginError) as info:
+        fresh.add_pair("cense", "pann")
+    assert "duplicate pair 'cense->pann'" in str(info.value)
+    assert "plugin 'first'" in str(info.value) and "plugin 'second'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "error", "message"),
+    [
+        ("pann", "yamnet", SpecError, "'pann' is not a source representation"),
+        ("cense", "bark", SpecError, "'bark' is not a target representation"),
+        ("cense", "pan", UnknownNameError, "Did you mean 'pann'"),
+    ],
+)
+def test_pair_lookup_refuses_impossible_pairs(
+    fresh: Registry, source: str, target: str, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        fresh.pair(source, target)
