@@ -11,6 +11,9 @@ import pytest
 from specxform.plugins import get_registry
 from specxform.registry import Registry
 
+# The local HTTP server fixture (`server`) for download tests.
+pytest_plugins = ["weight_server"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SPECXFORM_SHARED_DATA", ROOT.parent / "shared" / "data"))
 EXCERPT = SHARED_DATA / "urbansound8k-excerpt"

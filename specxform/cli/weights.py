@@ -1,7 +1,7 @@
 """``specxform weights list|fetch|verify|path``: the teachers' official weight files.
 
-NAME is a catalogued file (``pann-resnet38``) or a teacher (``pann_resnet38``),
-which stands for all its files. Without NAME, every catalogued file.
+NAME is a teacher (``yamnet``: all its files) or a catalogued file
+(``pann-resnet38``). Without NAME, every catalogued file.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def selected(names: list[str]) -> list[Any]:
     teacher_names = {t.name for t in registry.teachers()}
     files: dict[str, Any] = {}
     for name in names:
-        if name in teacher_names and name not in weights.CATALOGUE:
+        if name in teacher_names:  # a teacher stands for all its files
             for file_name in registry.teacher(name).weights:
                 files[file_name] = weights.get(file_name)
         else:
