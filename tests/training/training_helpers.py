@@ -57,6 +57,10 @@ class TinyAuxTeacher(TinyTeacher):
     def __init__(self, seed: int = 0) -> None:
         super().__init__(seed)
         self.aux_fc = nn.Linear(1, self.num_classes)
+        generator = torch.Generator().manual_seed(seed + 1)
+        with torch.no_grad():
+            for p in self.aux_fc.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator))
 
     def forward(self, mel: Tensor, aux: Mapping[str, Tensor] | None = None) -> TeacherOutput:
         self.check_input(mel, aux)
