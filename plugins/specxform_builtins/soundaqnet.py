@@ -49,8 +49,9 @@ def _teacher(
     teacher = SoundAQnetTeacher(weights, **kwargs)
     if not pretrained:  # same architecture, random weights (contract tests)
         for module in teacher.net.modules():
-            if hasattr(module, "reset_parameters"):
-                module.reset_parameters()
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset):
+                reset()
     return teacher
 
 
