@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from specxform import plugins
 from specxform.audio import check_audio, load_audio, resample
-from specxform.errors import InputError
+from specxform.errors import CheckpointError, InputError
 from specxform.frontend import RepresentationTransform
 from specxform.io import check_levels
 from specxform.pinv import PinvTranscoder
 from specxform.specs import Representation
+
+if TYPE_CHECKING:
+    from specxform.students import Transcoder
 
 
 def representation(rep: str | Representation) -> Representation:
@@ -100,8 +104,8 @@ def compute_file(rep: str | Representation, path: str | Path) -> np.ndarray:
 
 
 def transcode(levels: np.ndarray, source: str | Representation, target: str | Representation,
-              method: str = "pinv") -> np.ndarray:
-    """Transcode source levels into the target representation with the derived PINV.
+              method: str = "pinv", *, checkpoint: str | Path | None = None) -> np.ndarray:
+    """Transcode source levels into the target representation.
 
     Parameters
     ----------
@@ -111,6 +115,9 @@ def transcode(levels: np.ndarray, source: str | Representation, target: str | Re
         E.g. ``"cense"`` and ``"pann"``.
     method : {"pinv", "nnls", "ridge"}
         Inversion of the source filterbank (see :mod:`specxform.pinv`).
+    checkpoint : path, optional
+        A trained transcoder (``specxform train``): its PINV and student replace
+        ``method``; its source and target must be ``source`` and ``target``.
 
     Returns
     -------
@@ -119,9 +126,28 @@ def transcode(levels: np.ndarray, source: str | Representation, target: str | Re
     """
     src, tgt = representation(source), representation(target)
     checked = check_levels(levels, src, name="levels")
+    model = transcoder(src, tgt, method) if checkpoint is None else trained(checkpoint)
+    if checkpoint is not None and (model.source, model.target) != (src, tgt):
+        raise CheckpointError(
+            f"{checkpoint} transcodes {model.source.name!r} -> {model.target.name!r} "
+            f"(as defined when it was trained), not {src.name!r} -> {tgt.name!r}; "
+            "pass the matching --source and --target, or another checkpoint."
+        )
     with torch.inference_mode():
-        out = transcoder(src, tgt, method)(torch.from_numpy(np.ascontiguousarray(checked)))
+        out = model(torch.from_numpy(np.ascontiguousarray(checked)))
     return out.numpy()
+
+
+def trained(checkpoint: str | Path) -> Transcoder:
+    """The trained transcoder (PINV + student, eval mode) of a checkpoint, cached per path."""
+    return _trained(str(Path(checkpoint).resolve()))
+
+
+@functools.lru_cache(maxsize=4)
+def _trained(checkpoint: str) -> Transcoder:
+    from specxform.trainer import load_student  # deferred: the trainer pulls in the cache
+
+    return load_student(checkpoint)
 
 
 def mel_mse(transcoded: np.ndarray, true: np.ndarray) -> float:

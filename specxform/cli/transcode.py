@@ -20,12 +20,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "transcode", help="transcode source levels (or audio) into a target Mel",
         description="Transcode source-representation arrays (.npy/.npz/.h5) into the target "
-        "representation with the derived PINV. Audio inputs are first computed with the source.",
+        "representation with the derived PINV, or with a trained transcoder (--checkpoint). "
+        "Audio inputs are first computed with the source.",
     )
-    parser.add_argument("--source", required=True, metavar="S", help="source representation")
-    parser.add_argument("--target", required=True, metavar="T", help="target representation")
+    parser.add_argument("--source", metavar="S",
+                        help="source representation (default with --checkpoint: its source)")
+    parser.add_argument("--target", metavar="T",
+                        help="target representation (default with --checkpoint: its target)")
     parser.add_argument("--method", choices=METHODS, default="pinv",
                         help="inversion of the source filterbank (default: pinv)")
+    parser.add_argument("--checkpoint", metavar="CKPT",
+                        help="a trained transcoder (best.pt or a run folder of specxform train)")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="array files, audio files, or folders holding them")
     common.add_output_args(parser)
@@ -52,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
     """Transcode every input and write the target arrays all-or-nothing."""
     from specxform import api, plugins
 
+    if args.checkpoint is not None:
+        model = api.trained(args.checkpoint)
+        args.source = args.source or model.source.name
+        args.target = args.target or model.target.name
+    elif args.source is None or args.target is None:
+        raise InputError("give --source and --target (or --checkpoint of a trained transcoder).")
     plugins.get_registry().pair(args.source, args.target)  # checks names and roles first
     source, target = api.representation(args.source), api.representation(args.target)
     api.transcoder(source, target, args.method)
@@ -64,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
             for file in files:
                 for name, levels in source_items(file, source.name).items():
                     try:
-                        mel = api.transcode(levels, source, target, args.method)
+                        mel = api.transcode(levels, source, target, args.method,
+                                            checkpoint=args.checkpoint)
                     except InputError as exc:
                         raise InputError(f"{file.path}: {exc}") from exc
                     yield name, file.path, mel

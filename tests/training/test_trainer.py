@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from training_helpers import TINY_STUDENT, TinyAuxTeacher, TinyTeacher
+from training_helpers import EXCERPT, TINY_STUDENT, TinyAuxTeacher, TinyTeacher
 
 from specxform import trainer
 from specxform.cache import FeatureCache, build_cache
@@ -285,3 +285,28 @@ def test_run_killed_mid_epoch_resumes_to_the_same_weights(tiny_cache: FeatureCac
     timing = ("seconds", "chunks_per_s")
     assert [{k: v for k, v in h.items() if k not in timing} for h in a["history"]] == [
         {k: v for k, v in h.items() if k not in timing} for h in b["history"]]
+
+
+def test_transcode_command_uses_a_trained_checkpoint(run: trainer.TrainResult, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]):
+    from specxform import api
+    from specxform.cli.main import main
+
+    levels = np.asarray(api.compute_file("cense", sorted(EXCERPT.glob("*/*.wav"))[0]))
+    src = tmp_path / "clip.npy"
+    np.save(src, levels)
+    out = tmp_path / "mel.npy"
+    assert main(["transcode", "--checkpoint", str(run.out_dir / "best.pt"), str(src),
+                 "-o", str(out)]) == 0
+    model = trainer.load_student(run.out_dir / "best.pt")
+    with torch.inference_mode():
+        expected = model(torch.from_numpy(levels)).numpy()
+        pinv_only = model.pinv(torch.from_numpy(levels)[None])[0].numpy()
+    got = np.load(out)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+    assert np.abs(got - pinv_only).max() > 1e-3  # the student changed the PINV Mel
+    # A checkpoint of another pair is refused, naming both pairs.
+    assert main(["transcode", "--checkpoint", str(run.out_dir / "best.pt"), "--target", "yamnet",
+                 str(src), "-o", str(tmp_path / "other.npy")]) != 0
+    err = capsys.readouterr().err
+    assert "'cense' -> 'pann'" in err and not (tmp_path / "other.npy").exists()
