@@ -15,7 +15,18 @@ and BLAS limited to one thread) and once with all threads. Baselines:
   matrix on the 4,096-point grid, log).
 
 Writes ``benchmarks/results/frontend.json`` and ``frontend.md``.
-Run: ``./dev bench`` or ``python benchmarks/run.py [--repeats 21]`` (about a minute).
+
+Teachers (section ``teachers``): each registered teacher's forward pass on the
+true Mel of the same 10 s, as one 10 s input and as ten 1 s inputs (the windows
+of ``specxform classify`` and the chunks of training), with one thread and with
+all threads. Teachers whose official weights are not in the cache are built
+with random weights (``factory(pretrained=False)``) and labelled "random init":
+weights do not change the cost of a forward pass. Aux inputs computed from
+audio (SoundAQnet's ISO 532-1 loudness) are timed separately: they cost far
+more than the network. Writes ``teachers.json`` and ``teachers.md``.
+
+Run: ``./dev bench`` or ``python benchmarks/run.py [--repeats 21] [--only teachers]``
+(about five minutes for both sections on 2 cores).
 """
 
 from __future__ import annotations
@@ -53,6 +64,7 @@ from specxform.filterbanks import (
 from specxform.frontend import RepresentationTransform
 from specxform.pinv import METHODS, PinvTranscoder
 from specxform.plugins import get_registry
+from specxform.registry import TeacherEntry
 from specxform.specs import MelFilterbank, Representation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +72,7 @@ SHARED = Path(os.environ.get("SPECXFORM_SHARED_DATA", ROOT.parent / "shared" / "
 CLIP = SHARED / "street-clips" / "150993__saphe__street-scene-1.wav"
 RESULTS = ROOT / "benchmarks" / "results"
 SECONDS = 10.0
+SECTIONS = ("frontend", "teachers")
 #: Goal for PINV cense -> pann (method "pinv") on one thread, in x real time.
 PINV_GOAL_RTF = 2000.0
 
@@ -215,14 +228,14 @@ def pinv_rows(audio32: np.ndarray) -> list[Row]:
 # -- timing ---------------------------------------------------------------------------
 
 
-def median_seconds(fns: list[Fn], repeats: int) -> list[float]:
-    """Median wall time of each function; repeats are interleaved so that a change in
-    machine load hits all of them alike."""
+def median_seconds(fns: list[Fn], repeats: int, warmup: int = 2) -> list[float]:
+    """Median wall time of each function after ``warmup`` calls; repeats are interleaved
+    so that a change in machine load hits all of them alike."""
     times: list[list[float]] = [[] for _ in fns]
     with torch.inference_mode():
         for fn in fns:  # warm-up: caches, allocator, lazy imports
-            fn()
-            fn()
+            for _ in range(warmup):
+                fn()
         for _ in range(repeats):
             for fn, store in zip(fns, times, strict=True):
                 start = time.perf_counter()
@@ -263,6 +276,123 @@ def measure(rows: list[Row], threads: int, repeats: int) -> list[dict[str, Any]]
     return results
 
 
+# -- teachers -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class TeacherCase:
+    """One teacher forward pass to time: a Mel batch holding 10 s of audio."""
+
+    teacher: str
+    weights: str  # "pretrained", "pretrained (bundled)" or "random init"
+    input: str
+    shape: tuple[int, ...]
+    fn: Fn
+
+
+def build_teacher(entry: TeacherEntry) -> tuple[Any, str]:
+    """The teacher with its official weights when all its files are cached, else random ones."""
+    from specxform import weights
+
+    if not entry.weights:
+        return entry.factory(), "pretrained (bundled)"
+    if all(weights.path(weights.get(name)).is_file() for name in entry.weights):
+        return entry.factory(), "pretrained"
+    return entry.factory(pretrained=False), "random init"
+
+
+def aux_slices(aux: dict[str, np.ndarray], frames: int, starts: list[int], length: int
+               ) -> dict[str, torch.Tensor]:
+    """Aux inputs of ``frames`` Mel frames (a whole number of values per frame) cut into
+    inputs of ``length`` frames starting at frames ``starts``, shape (len(starts), ...)."""
+    out = {}
+    for name, values in aux.items():
+        per_frame = len(values) // frames
+        out[name] = torch.from_numpy(np.stack(
+            [values[per_frame * s: per_frame * (s + length)] for s in starts])).float()
+    return out
+
+
+def teacher_inputs(entry: TeacherEntry, aux: dict[str, np.ndarray]
+                   ) -> dict[str, tuple[torch.Tensor, dict[str, torch.Tensor] | None]]:
+    """The teacher's true Mel of 10 s of the clip as one 10 s input and as ten 1 s inputs.
+
+    ``aux`` holds the aux inputs of the whole 10 s; the 1 s inputs get their slices.
+    """
+    rep = get_registry().representation(entry.target)
+    audio = load_audio(CLIP, sample_rate=rep.sample_rate)[0][: round(SECONDS * rep.sample_rate)]
+    transform = RepresentationTransform(rep)
+    with torch.inference_mode():
+        whole = transform(torch.from_numpy(audio))[None]
+        chunks = transform(torch.from_numpy(audio.reshape(round(SECONDS), -1)))
+    frames, length = whole.shape[1], chunks.shape[1]
+    hop = rep.framing.hop_length
+    starts = [i * rep.sample_rate // hop for i in range(len(chunks))]  # frame at second i
+    return {
+        "1 x 10 s": (whole, aux_slices(aux, frames, [0], frames) if aux else None),
+        "10 x 1 s": (chunks, aux_slices(aux, frames, starts, length) if aux else None),
+    }
+
+
+def teacher_cases(audio: np.ndarray, sr: int) -> tuple[list[TeacherCase], list[dict[str, Any]]]:
+    """Forward passes of every registered teacher, and its aux computation from ``audio``
+    (the 10 s at the file's rate ``sr``)."""
+    cases, aux_jobs = [], []
+    for entry in get_registry().teachers():
+        teacher, label = build_teacher(entry)
+        teacher.eval()
+        aux: dict[str, np.ndarray] = {}
+        if entry.aux_inputs:
+            aux = {n: np.asarray(v) for n, v in teacher.aux_from_audio(audio, sr).items()}
+            aux_jobs.append({"teacher": entry.name, "what": ", ".join(entry.aux_inputs),
+                             "fn": lambda t=teacher: t.aux_from_audio(audio, sr)})
+        for name, (mel, extra) in teacher_inputs(entry, aux).items():
+            cases.append(TeacherCase(entry.name, label, name, tuple(mel.shape),
+                                     lambda t=teacher, m=mel, a=extra: t(m, a)))
+    return cases, aux_jobs
+
+
+def measure_teachers(cases: list[TeacherCase], aux_jobs: list[dict[str, Any]], threads: int,
+                     repeats: int, aux_repeats: int) -> dict[str, Any]:
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        seconds = median_seconds([c.fn for c in cases], repeats)
+        aux_seconds = median_seconds([j["fn"] for j in aux_jobs], aux_repeats, warmup=0)
+    rows = [{"teacher": c.teacher, "weights": c.weights, "input": c.input,
+             "mel_shape": list(c.shape), "seconds": t, "rtf": SECONDS / t}
+            for c, t in zip(cases, seconds, strict=True)]
+    aux = [{"teacher": j["teacher"], "aux_inputs": j["what"], "seconds": t, "rtf": SECONDS / t}
+           for j, t in zip(aux_jobs, aux_seconds, strict=True)]
+    return {"threads": threads, "rows": rows, "aux": aux}
+
+
+def teacher_markdown(report: dict[str, Any]) -> str:
+    lines = [
+        "# Teacher forward speed",
+        "",
+        f"{report['input']}: the true Mel of each teacher's target representation. RTF = "
+        f"seconds of audio per second of wall time (median of {report['repeats']} interleaved "
+        f"repeats; aux inputs: {report['aux_repeats']}). Weights: \"random init\" where the "
+        "official files are not in the cache (same cost per forward pass).",
+        "",
+        machine_line(report),
+    ]
+    for setting in report["settings"]:
+        lines += ["", f"## {setting['threads']} thread(s)", "",
+                  "| teacher | weights | input | Mel batch | time (ms) | RTF |",
+                  "|---|---|---|---|---:|---:|"]
+        lines += [f"| {r['teacher']} | {r['weights']} | {r['input']} | "
+                  f"{' x '.join(map(str, r['mel_shape']))} | {1000 * r['seconds']:,.0f} | "
+                  f"{r['rtf']:,.1f} |" for r in setting["rows"]]
+        if setting["aux"]:
+            lines += ["", "Aux inputs from audio (`teacher.aux_from_audio` on the 10 s clip at "
+                      "44.1 kHz):", "", "| teacher | aux inputs | time (s) | RTF |",
+                      "|---|---|---:|---:|"]
+            lines += [f"| {a['teacher']} | {a['aux_inputs']} | {a['seconds']:.2f} | "
+                      f"{a['rtf']:.2f} |" for a in setting["aux"]]
+    return "\n".join(lines) + "\n"
+
+
 # -- report ---------------------------------------------------------------------------
 
 
@@ -283,28 +413,34 @@ def machine() -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    m = report["machine"]
     lines = [
         "# specxform speed benchmark",
         "",
         f"{report['input']}. RTF = seconds of audio per second of wall time (median of "
         f"{report['repeats']} interleaved repeats). Ratio = ours / baseline.",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']}, "
-        f"NumPy {m['numpy']}, SciPy {m['scipy']}, librosa {m['librosa']}, nnAudio "
-        f"{m['nnAudio']}; 1-min load average {m['load_average_1min']:.1f} at start, "
-        f"{report['load_average_end']:.1f} at end.",
+        machine_line(report),
     ]
-    if max(m["load_average_1min"], report["load_average_end"]) > (m["cores"] or 1):
-        lines += ["", "**The load average exceeded the number of cores: other processes "
-                      "competed for the CPU, and the all-thread figures mostly measure waiting "
-                      "for descheduled worker threads.**"]
     for setting in report["settings"]:
         lines += ["", f"## {setting['threads']} thread(s)", "",
                   "| what | ours | RTF | baseline | RTF | ratio | max abs diff | goal | pass |",
                   "|---|---|---:|---|---:|---:|---:|---|---|"]
         lines += [table_row(r) for r in setting["rows"]]
     return "\n".join(lines) + "\n"
+
+
+def machine_line(report: dict[str, Any]) -> str:
+    """The machine, versions and load; a warning paragraph when the CPU was oversubscribed."""
+    m = report["machine"]
+    line = (f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']}, "
+            f"NumPy {m['numpy']}, SciPy {m['scipy']}, librosa {m['librosa']}, nnAudio "
+            f"{m['nnAudio']}; 1-min load average {m['load_average_1min']:.1f} at start, "
+            f"{report['load_average_end']:.1f} at end.")
+    if max(m["load_average_1min"], report["load_average_end"]) > (m["cores"] or 1):
+        line += ("\n\n**The load average exceeded the number of cores: other processes "
+                 "competed for the CPU, and the all-thread figures mostly measure waiting "
+                 "for descheduled worker threads.**")
+    return line
 
 
 def table_row(r: dict[str, Any]) -> str:
@@ -318,29 +454,60 @@ def table_row(r: dict[str, Any]) -> str:
             f"{r['baseline_rtf']:,.0f} | {r['ratio']:.2f} | {diff} | {goal} | {passes} |")
 
 
+def thread_counts() -> tuple[int, ...]:
+    return (1, os.cpu_count() or 1)
+
+
+def frontend_report(repeats: int) -> tuple[dict[str, Any], str]:
+    audio32 = load_audio(CLIP, sample_rate=32_000)[0][: round(SECONDS * 32_000)]
+    audio16 = load_audio(CLIP, sample_rate=16_000)[0][: round(SECONDS * 16_000)]
+    rows = frontend_rows(audio32, audio16) + pinv_rows(audio32)
+    report: dict[str, Any] = {
+        "input": f"{SECONDS:g} s of {CLIP.name} (44.1 kHz, resampled to 32 and 16 kHz)",
+        "repeats": repeats, "machine": machine(),
+        "settings": [{"threads": n, "rows": measure(rows, n, repeats)} for n in thread_counts()],
+    }
+    report["load_average_end"] = os.getloadavg()[0]
+    return report, markdown(report)
+
+
+def teacher_report(repeats: int, aux_repeats: int) -> tuple[dict[str, Any], str]:
+    audio, sr = load_audio(CLIP)
+    audio = audio[: round(SECONDS * sr)]
+    report: dict[str, Any] = {"input": f"{SECONDS:g} s of {CLIP.name} ({sr:,} Hz)",
+                              "repeats": repeats, "aux_repeats": aux_repeats,
+                              "machine": machine()}
+    cases, aux_jobs = teacher_cases(audio, sr)
+    report["settings"] = [measure_teachers(cases, aux_jobs, n, repeats, aux_repeats)
+                          for n in thread_counts()]
+    report["load_average_end"] = os.getloadavg()[0]
+    return report, teacher_markdown(report)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=21, help="timed calls per function")
+    parser.add_argument("--repeats", type=int, default=21,
+                        help="timed calls per front-end / PINV function")
+    parser.add_argument("--teacher-repeats", type=int, default=5,
+                        help="timed calls per teacher forward pass")
+    parser.add_argument("--aux-repeats", type=int, default=2,
+                        help="timed calls of each teacher's aux inputs from audio (slow)")
+    parser.add_argument("--only", choices=SECTIONS, action="append",
+                        help="run only this section (repeat for several; default: all)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="folder for the results")
     args = parser.parse_args(argv)
     if not CLIP.is_file():
         print(f"benchmark skipped: {CLIP} not found; set SPECXFORM_SHARED_DATA to the folder "
               "holding street-clips/.", file=sys.stderr)
         return 0
-    audio32 = load_audio(CLIP, sample_rate=32_000)[0][: round(SECONDS * 32_000)]
-    audio16 = load_audio(CLIP, sample_rate=16_000)[0][: round(SECONDS * 16_000)]
-    rows = frontend_rows(audio32, audio16) + pinv_rows(audio32)
-    report: dict[str, Any] = {
-        "input": f"{SECONDS:g} s of {CLIP.name} (44.1 kHz, resampled to 32 and 16 kHz)",
-        "repeats": args.repeats, "machine": machine(),
-        "settings": [{"threads": n, "rows": measure(rows, n, args.repeats)}
-                     for n in (1, os.cpu_count() or 1)],
-    }
-    report["load_average_end"] = os.getloadavg()[0]
     args.output.mkdir(parents=True, exist_ok=True)
-    (args.output / "frontend.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.output / "frontend.md").write_text(markdown(report))
-    print(markdown(report))
+    for section in args.only or SECTIONS:
+        report, text = (frontend_report(args.repeats) if section == "frontend" else
+                        teacher_report(args.teacher_repeats, args.aux_repeats))
+        name = "frontend" if section == "frontend" else "teachers"
+        (args.output / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+        (args.output / f"{name}.md").write_text(text)
+        print(text)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Side-by-side PNG of a source spectrogram, its PINV transcoding and the true Mel.
+"""PNG figures: a source spectrogram beside its PINV transcoding and the true Mel
+(:func:`plot_comparison`), and class probabilities over time (:func:`plot_timeline`).
 
 Figures are built with matplotlib's object API on the Agg canvas (no pyplot,
 no global state, no display needed) and written atomically.
@@ -12,6 +13,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 from specxform.errors import InputError
 from specxform.filterbanks import hz_to_mel, mel_to_hz
@@ -103,6 +105,71 @@ def plot_comparison(path: str | Path, *, levels: np.ndarray, source: Representat
         _panel(fig, axes[2], mels[1], target, f"true {target.name} Mel", vmin, vmax)
     if title:
         fig.suptitle(title)
+    path = Path(path)
+    with atomic_write(path) as tmp, tmp.open("wb") as fh:
+        fig.savefig(fh, format="png", dpi=100)
+    return path
+
+
+def plot_timeline(path: str | Path, probs: np.ndarray, *, starts_s: np.ndarray,
+                  ends_s: np.ndarray, row_labels: list[str], title: str | None = None) -> Path:
+    """Write a PNG heat map of class probabilities over time (classes x windows).
+
+    Each row is a class, each column a window; the colour is the probability
+    on a fixed 0-1 scale, and a red frame marks the most probable shown class
+    of each window. Values are printed in the cells when the grid is small.
+
+    Parameters
+    ----------
+    path : path-like
+        Output PNG, written atomically.
+    probs : np.ndarray, shape (windows, rows)
+        Probabilities in [0, 1] of the classes to show, in row order (top row first).
+    starts_s, ends_s : np.ndarray, shape (windows,)
+        Window bounds in seconds; consecutive windows must touch.
+    row_labels : list of str
+        One label per row.
+    title : str, optional
+        Figure title (may hold line breaks).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    starts, ends = np.asarray(starts_s, np.float64), np.asarray(ends_s, np.float64)
+    if probs.size == 0 or probs.shape != (len(starts), len(row_labels)) or ends.shape != (
+            starts.shape):
+        raise InputError(
+            f"plot_timeline: probs of shape {probs.shape} do not match {len(starts)} windows "
+            f"and {len(row_labels)} row labels; give (windows, rows) probabilities."
+        )
+    if not np.allclose(starts[1:], ends[:-1]):
+        raise InputError("plot_timeline: windows must be consecutive (each starts where the "
+                         "previous one ends).")
+    n_windows, n_rows = probs.shape
+    fig = Figure(figsize=(min(16.0, 6.0 + 0.4 * n_windows), 1.6 + 0.35 * n_rows),
+                 layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    image = ax.pcolormesh(np.append(starts, ends[-1]), np.arange(n_rows + 1) - 0.5, probs.T,
+                          vmin=0.0, vmax=1.0, cmap="viridis")
+    best = probs.argmax(axis=1)
+    for w, row in enumerate(best):
+        ax.add_patch(Rectangle((starts[w], row - 0.5), ends[w] - starts[w], 1.0, fill=False,
+                               edgecolor="red", linewidth=2.0))
+    if n_windows * n_rows <= 300:
+        for (w, row), value in np.ndenumerate(probs):
+            ax.text(float(starts[w] + ends[w]) / 2, row, f"{value:.2f}", ha="center", va="center",
+                    fontsize=7, color="black" if value > 0.6 else "white",
+                    fontweight="bold" if row == best[w] else "normal")
+    ax.set_yticks(np.arange(n_rows), row_labels)
+    ax.invert_yaxis()  # first row on top
+    ax.set_xlabel("time (s)")
+    fig.colorbar(image, ax=ax, label="probability", fraction=0.05, pad=0.02)
+    if title:
+        ax.set_title(title, fontsize=9)
     path = Path(path)
     with atomic_write(path) as tmp, tmp.open("wb") as fh:
         fig.savefig(fh, format="png", dpi=100)

@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 import platformdirs
 import torch
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -118,8 +119,8 @@ _ZENODO = "https://zenodo.org/record/3987831/files"
 
 #: The official files of the built-in teachers. Sizes and MD5s of the PANN
 #: checkpoints are those published on Zenodo record 3987831. Google publishes no
-#: size or checksum for ``yamnet.h5`` and the class map, so those are ``None`` and
-#: :func:`verify` can only check that they parse.
+#: size or checksum for ``yamnet.h5`` and the two class maps, so those are ``None``
+#: and :func:`verify` can only check that they parse.
 CATALOGUE: dict[str, WeightFile] = {
     wf.name: wf
     for wf in (
@@ -153,6 +154,16 @@ CATALOGUE: dict[str, WeightFile] = {
                 "research/audioset/yamnet/yamnet_class_map.csv"
             ),
             description="YAMNet class map (index, mid, display_name); no published checksum",
+        ),
+        WeightFile(
+            name="audioset-class-labels",
+            filename="class_labels_indices.csv",
+            url=(
+                "http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/"
+                "class_labels_indices.csv"
+            ),
+            description="AudioSet's 527 class names (index, mid, display_name) for the PANNs; "
+            "no published checksum",
         ),
     )
 }
@@ -301,7 +312,9 @@ def _progress_bar(enabled: bool) -> Iterator[Progress]:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, transient=True, disable=not enabled) as bar:
+    # On stderr: stdout carries only results (``--json``).
+    with Progress(*columns, console=Console(stderr=True), transient=True,
+                  disable=not enabled) as bar:
         yield bar
 
 

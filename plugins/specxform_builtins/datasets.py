@@ -1,10 +1,10 @@
-"""Built-in dataset adapter: any folder of audio files, labelled by sub-folder."""
+"""Built-in dataset adapters: any audio folder, TAU 2020 Mobile, UrbanSound8K, SONYC-UST."""
 
 from __future__ import annotations
 
 import specxform
 from specxform import Registry
-from specxform.datasets import folder
+from specxform.datasets import folder, sonyc, tau2020, urbansound8k
 
 
 @specxform.hookimpl
@@ -14,4 +14,22 @@ def specxform_add_datasets(registry: Registry) -> None:
         factory=folder,
         description="any audio tree; label = parent folder; groups = UrbanSound8K fsID "
         "when file names have that form, else one group per file",
+    )
+    registry.add_dataset(
+        "tau2020",
+        factory=tau2020,
+        description="TAU Urban Acoustic Scenes 2020 Mobile development set (meta.csv); "
+        "device a; random 75/12.5/12.5 % split grouped by recording location",
+    )
+    registry.add_dataset(
+        "urbansound8k",
+        factory=urbansound8k,
+        description="UrbanSound8K (metadata/UrbanSound8K.csv); official folds: "
+        "test fold 10, valid fold 9; groups = fsID",
+    )
+    registry.add_dataset(
+        "sonyc",
+        factory=sonyc,
+        description="SONYC-UST v2.3 (annotations.csv); 8 coarse classes, multi-label "
+        "(majority of annotators); official train/validate/test split",
     )

@@ -43,12 +43,13 @@ def _yamnet(
 def specxform_add_teachers(registry: Registry) -> None:
     registry.add_teacher(
         "pann_resnet38", target="pann", factory=_resnet38, num_classes=527,
-        parameter_count=73_783_247, weights=("pann-resnet38",), default=True,
+        parameter_count=73_783_247, weights=("pann-resnet38", "audioset-class-labels"),
+        default=True,
         description="PANN ResNet38 (AudioSet mAP 0.434), clip-wise, 527 AudioSet classes",
     )
     registry.add_teacher(
         "pann_cnn14", target="pann", factory=_cnn14, num_classes=527,
-        parameter_count=80_753_615, weights=("pann-cnn14",),
+        parameter_count=80_753_615, weights=("pann-cnn14", "audioset-class-labels"),
         description="PANN Cnn14 (AudioSet mAP 0.431), clip-wise, 527 AudioSet classes",
     )
     registry.add_teacher(

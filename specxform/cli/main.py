@@ -13,7 +13,17 @@ import sys
 from collections.abc import Sequence
 
 from specxform import __version__
-from specxform.cli import common, demo, features, listing, show, train, transcode, weights
+from specxform.cli import (
+    classify,
+    common,
+    demo,
+    features,
+    listing,
+    show,
+    train,
+    transcode,
+    weights,
+)
 from specxform.errors import InputError, SpecError, SpecxformError, UnknownNameError
 
 #: Errors that mean "the user's input or command line is wrong" (exit status 2).
@@ -30,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"specxform {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for command in (listing, features, transcode, show, demo, weights):
+    for command in (listing, features, transcode, show, classify, demo, weights):
         command.register(subparsers)
     train.add_parser(subparsers)
     return parser

@@ -212,6 +212,17 @@ class _Pann(Teacher):
         """``(batch, frames, 64) -> (batch, classes)`` without input checks."""
 
     @classmethod
+    def labels(cls) -> tuple[str, ...]:
+        """The 527 AudioSet class names, from ``class_labels_indices.csv`` in the weight cache.
+
+        Raises :class:`~specxform.errors.WeightsError` naming the fetch command
+        when the file (catalogue name ``"audioset-class-labels"``) is not cached.
+        """
+        from specxform.teachers.labels import read_label_file
+
+        return read_label_file("audioset-class-labels", AUDIOSET_NUM_CLASSES)
+
+    @classmethod
     def from_checkpoint(cls, file: str | os.PathLike[str]) -> Self:
         """Build the model and load an official (or re-saved) checkpoint, in eval mode."""
         model = cls()

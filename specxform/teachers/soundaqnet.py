@@ -483,6 +483,11 @@ class SoundAQnetTeacher(Teacher):
         self.loudness_mean, self.loudness_std = loudness_stats()
         self.eval()
 
+    @classmethod
+    def labels(cls) -> tuple[str, ...]:
+        """The 15 event names, in output order (:data:`EVENT_LABELS`)."""
+        return EVENT_LABELS
+
     def aux_from_audio(self, audio: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
         """Teacher-side loudness of one clip on its Mel frames' 2 ms grid (sone).
 

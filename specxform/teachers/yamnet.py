@@ -382,6 +382,17 @@ class YAMNet(Teacher):
         return self.trainable_parameter_count() + self.batchnorm_channels()
 
     @classmethod
+    def labels(cls) -> tuple[str, ...]:
+        """The 521 class names, from ``yamnet_class_map.csv`` in the weight cache.
+
+        Raises :class:`~specxform.errors.WeightsError` naming the fetch command
+        when the file (catalogue name ``"yamnet-class-map"``) is not cached.
+        """
+        from specxform.teachers.labels import read_label_file
+
+        return read_label_file("yamnet-class-map", YAMNET_NUM_CLASSES)
+
+    @classmethod
     def from_h5(cls, file: str | os.PathLike[str]) -> Self:
         """Build the model from the official ``yamnet.h5``, in eval mode."""
         model = cls()

@@ -1,0 +1,40 @@
+"""The ``folder`` dataset adapter: any audio tree, labelled by sub-folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from specxform.audio import AUDIO_SUFFIXES
+from specxform.datasets.base import AudioDataset, Clip, dataset_root, group_of
+from specxform.errors import InputError
+
+__all__ = ["folder"]
+
+
+def folder(root: str | Path, *, group: str = "auto") -> AudioDataset:
+    """Every audio file under ``root`` (recursively), labelled by its parent folder.
+
+    Parameters
+    ----------
+    root : path
+        Dataset folder.
+    group : {"auto", "urbansound8k", "file"}
+        Group rule (see :data:`~specxform.datasets.GROUP_RULES`): ``"auto"``
+        groups UrbanSound8K names by fsID and treats any other file as its own group.
+    """
+    root = dataset_root(root, "dataset")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not files:
+        raise InputError(
+            f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found; check --data."
+        )
+    clips = tuple(
+        Clip(
+            path=path,
+            name=path.relative_to(root).as_posix(),
+            label=path.parent.name if path.parent != root else None,
+            group=group_of(path, group),
+        )
+        for path in files
+    )
+    return AudioDataset("folder", root, clips)

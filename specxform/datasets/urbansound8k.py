@@ -1,0 +1,105 @@
+"""The ``urbansound8k`` adapter: UrbanSound8K with its ten official folds.
+
+Layout (the dataset's README; Salamon, Jacoby, Bello, ACM MM 2014): the
+archive extracts to a folder holding ``metadata/UrbanSound8K.csv`` (columns
+``slice_file_name, fsID, start, end, salience, fold, classID, class``) and
+``audio/fold1`` .. ``audio/fold10``. The folds already keep the slices of one
+Freesound recording (``fsID``) together; the authors ask for results by
+10-fold cross-validation on them, never by a reshuffled split.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from specxform.datasets.base import (
+    AudioDataset,
+    Clip,
+    Split,
+    check_files,
+    dataset_root,
+    read_table,
+    subset_split,
+)
+from specxform.errors import InputError
+
+__all__ = ["FOLDS", "METADATA_COLUMNS", "cross_validation", "urbansound8k"]
+
+METADATA_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID",
+                    "class")
+FOLDS = tuple(range(1, 11))
+
+
+def urbansound8k(root: str | Path, *, test_fold: int = 10,
+                 valid_fold: int | None = 9) -> AudioDataset:
+    """UrbanSound8K, labelled by class, grouped by ``fsID``, split by folds.
+
+    Parameters
+    ----------
+    root : path
+        Folder holding ``metadata/`` and ``audio/``.
+    test_fold : int
+        Fold (1 to 10) held out for testing.
+    valid_fold : int or None
+        Fold used for validation; ``None`` leaves the validation part empty.
+        The remaining folds train.
+
+    Raises
+    ------
+    InputError
+        If the metadata or a listed audio file is missing, a column is absent,
+        a fold is not 1 to 10, or ``valid_fold`` equals ``test_fold``.
+    """
+    held = _check_folds(test_fold, valid_fold)
+    root = dataset_root(root, "urbansound8k")
+    metadata = root / "metadata" / "UrbanSound8K.csv"
+    rows = read_table(metadata, columns=METADATA_COLUMNS, dataset="urbansound8k")
+    clips = tuple(sorted((_clip(root, row, metadata) for row in rows), key=lambda c: c.name))
+    check_files(clips, metadata=metadata, dataset="urbansound8k")
+    train = tuple(f"fold{k}" for k in FOLDS if k not in held)
+    valid = () if valid_fold is None else (f"fold{valid_fold}",)
+    return AudioDataset("urbansound8k", root, clips, (train, valid, (f"fold{test_fold}",)))
+
+
+def cross_validation(dataset: AudioDataset) -> tuple[Split, ...]:
+    """The ten official splits: fold k tests, fold k - 1 (fold 10 for k = 1) validates.
+
+    Parameters
+    ----------
+    dataset : AudioDataset
+        An ``urbansound8k`` dataset (its clips' subsets are ``fold1`` .. ``fold10``).
+
+    Returns
+    -------
+    tuple of Split
+        Ten splits, the k-th testing on fold k; every clip is tested exactly once.
+    """
+    splits = []
+    for k in FOLDS:
+        valid = FOLDS[k - 2]  # the previous fold, cyclically: fold 9 validates when 10 tests
+        train = tuple(f"fold{f}" for f in FOLDS if f not in (k, valid))
+        splits.append(subset_split(dataset.clips, train=train, valid=(f"fold{valid}",),
+                                   test=(f"fold{k}",)))
+    return tuple(splits)
+
+
+def _check_folds(test_fold: int, valid_fold: int | None) -> set[int]:
+    held = {test_fold} if valid_fold is None else {test_fold, valid_fold}
+    if not held <= set(FOLDS) or len(held) != (1 if valid_fold is None else 2):
+        raise InputError(
+            f"test_fold={test_fold!r}, valid_fold={valid_fold!r}: folds must be two different "
+            "numbers from 1 to 10 (valid_fold may be None), e.g. test_fold=10, valid_fold=9."
+        )
+    return held
+
+
+def _clip(root: Path, row: dict[str, str], metadata: Path) -> Clip:
+    fold = row["fold"].strip()
+    if not fold.isdigit() or int(fold) not in FOLDS:
+        raise InputError(
+            f"{metadata}: {row['slice_file_name']} has fold {fold!r}, not 1 to 10; use the "
+            "file from the official download, unedited."
+        )
+    name = f"audio/fold{int(fold)}/{row['slice_file_name']}"
+    return Clip(path=root / name, name=name, label=row["class"], group=row["fsID"],
+                subset=f"fold{int(fold)}")
