@@ -65,10 +65,10 @@ Student side (from third-octave band levels only, never audio)
     noise +2.5 %; a 1 kHz tone -13 % (-2.1 phon), because ISO 532-1's own
     filters leak about -20 dB into the neighbouring bands, which adds loudness,
     while Cense's FFT band sums keep a tone in one band. On the 102 excerpt
-    clips the clip-mean loudness is +11 % (siren +4 %, gun shots +36 %:
+    clips the clip-mean loudness is +9.6 % (siren +3 %, gun shots +34 %:
     loudness is compressive, so the loudness of a frame's mean energy exceeds
     the mean of the 2 ms loudness of fluctuating sound), frame-wise mean
-    absolute error 1.8 sone or 2.0 phon. SoundAQnet's top event changes on 31 %
+    absolute error 1.7 sone or 1.9 phon. SoundAQnet's top event changes on 30 %
     of the clips when this replaces the teacher-side loudness; the teacher-side
     series itself averaged over 125 ms changes it on 34 %: the gap is the time
     resolution of the source, not this computation.
