@@ -6,7 +6,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import scipy.signal
 import soundfile
 
 from specxform.errors import InputError
@@ -43,6 +42,8 @@ def resample(audio: np.ndarray, *, orig_sr: int, target_sr: int) -> np.ndarray:
     if orig_sr == target_sr:
         return audio
     ratio = Fraction(target_sr, orig_sr)
+    import scipy.signal  # deferred: ~1 s to import; listing plugins must stay fast
+
     out = scipy.signal.resample_poly(audio, ratio.numerator, ratio.denominator, axis=-1)
     return out.astype(np.float32, copy=False)
 

@@ -14,7 +14,6 @@ import functools
 import math
 
 import numpy as np
-import scipy.signal
 
 from specxform.errors import SpecError
 from specxform.specs import BandFilterbank, Filterbank, Framing, MelFilterbank
@@ -30,6 +29,8 @@ def window(framing: Framing) -> np.ndarray:
     -------
     np.ndarray, shape (n_fft,)
     """
+    import scipy.signal  # deferred: ~1 s to import, and only front ends need windows
+
     n = framing.frame_length
     if framing.window == "hann":
         w = scipy.signal.get_window("hann", n, fftbins=True)

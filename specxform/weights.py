@@ -33,7 +33,6 @@ from typing import Any
 
 import attrs
 import platformdirs
-import torch
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -517,6 +516,8 @@ def load_torch_file(file: str | os.PathLike[str]) -> Any:
     if not file.is_file():
         raise WeightsError(f"checkpoint {file} does not exist.")
     try:
+        import torch  # deferred: listing weight files must not pay torch's import time
+
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first_line = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)

