@@ -6,6 +6,14 @@ The model maps cached source levels to the target Mel: the fixed
 :mod:`specxform.losses` against the cached true Mels and the frozen teacher's
 cached probabilities; only the student learns (Adam).
 
+Under ``torchrun`` (see :mod:`specxform.distributed`) the model is wrapped in
+``DistributedDataParallel`` and each global batch of ``batch_size`` chunks is
+split across the ranks (disjoint, contiguous shards). Each rank's loss is
+weighted by its share of the batch, so the averaged gradients are those of the
+whole batch and the run follows the single-process one (up to float summation
+order). Every rank validates on all validation chunks; only rank 0 writes
+checkpoints, the log and the progress bar.
+
 Each epoch ends with a validation pass and two atomic checkpoint writes
 (temporary file, then ``os.replace``): ``best.pt`` when the validation loss
 improves and ``last.pt`` always, plus ``log.csv`` (one row per epoch; row 0 is
@@ -38,8 +46,10 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 import specxform
+from specxform import distributed
 from specxform.cache import FeatureCache, atomic_path, atomic_write_bytes, teacher_digest
 from specxform.datasets import Split
 from specxform.errors import CheckpointError, InputError, SpecError
@@ -290,6 +300,8 @@ class _Run:
     def __init__(self, model: Transcoder, optimizer: torch.optim.Optimizer,
                  description: dict[str, Any]) -> None:
         self.model, self.optimizer, self.description = model, optimizer, description
+        #: What the training steps call: ``model``, or its DDP wrapper with several ranks.
+        self.step_model: nn.Module = model
         self.epoch, self.best_epoch, self.best_loss = 0, 0, math.inf
         self.history: list[dict[str, float]] = []
         self.pinv_metrics: dict[str, float] = {}
@@ -356,6 +368,9 @@ def train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: str
           on_batch: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train a student on ``cache`` for the split's train clips, validating on its valid clips.
 
+    Launched by ``torchrun`` with several processes, it trains data-parallel
+    (see the module docstring); the arguments are the same on every rank.
+
     Parameters
     ----------
     cache : FeatureCache
@@ -381,9 +396,24 @@ def train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: str
     on_batch : callable, optional
         Called as ``on_batch(epoch, step)`` after each optimiser step.
     """
+    created = distributed.setup()
+    try:
+        return _train(cache, split, teacher, out_dir=Path(out_dir), teacher_name=teacher_name,
+                      student=student, student_config=student_config, loss=loss, config=config,
+                      resume=resume, registry=registry, progress=progress, on_batch=on_batch)
+    finally:
+        if created:
+            distributed.teardown()
+
+
+def _train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: Path,
+           teacher_name: str, student: str, student_config: Mapping[str, Any] | None,
+           loss: LossConfig | None, config: TrainConfig | None, resume: bool,
+           registry: Registry | None, progress: bool,
+           on_batch: Callable[[int, int], None] | None) -> TrainResult:
     loss, config = loss or LossConfig(), config or TrainConfig()
-    out = Path(out_dir)
-    device = select_device(config.device)
+    out = out_dir
+    device = distributed.local_device(select_device(config.device))
     source = Representation.from_dict(cache.manifest["source"])
     target = Representation.from_dict(cache.manifest["target"])
     digest = _cached_teacher_digest(cache, teacher)
@@ -405,18 +435,23 @@ def train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: str
         "versions": _versions(),
     }
     run = _Run(model, torch.optim.Adam(net.parameters(), lr=config.lr), description)
+    if distributed.world_size() > 1:
+        # Broadcasts rank 0's initial weights; gradients are averaged over the ranks.
+        run.step_model = DistributedDataParallel(model)
     _start(run, out, resume, device)
     if not run.pinv_metrics:
         run.pinv_metrics = evaluate(pinv, cache, valid_rows, teacher, loss=loss,
                                     batch_size=config.batch_size, device=device)
-    with _progress(progress) as bar:
+    with _progress(progress and distributed.is_main()) as bar:
         while run.epoch < config.epochs and not run.stopped_early:
             _epoch(run, cache, train_rows, valid_rows, teacher, loss, config, device, bar,
                    on_batch)
             improved = run.best_epoch == run.epoch
             run.stopped_early = (config.patience is not None
                                  and run.epoch - run.best_epoch >= config.patience)
-            _checkpoint(run, out, improved)
+            if distributed.is_main():
+                _checkpoint(run, out, improved)
+            distributed.barrier()
     return run.result(out)
 
 
@@ -465,21 +500,26 @@ def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: n
     started, total = time.perf_counter(), 0.0
     for step in range(n_steps):
         rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-        batch = _to_device(cache.take(rows), device)
-        mel = run.model(batch["source"])
+        mine = distributed.shard(rows)
+        # A rank left without chunks still steps (DDP needs every rank) on one, weighted 0.
+        share = len(mine) / len(rows)
+        batch = _to_device(cache.take(mine if len(mine) else rows[:1]), device)
+        mel = run.step_model(batch["source"])
         logits = teacher(mel, _aux(batch, "aux_student")).logits if loss.needs_teacher else None
         terms = transcoder_loss(loss, student_mel=mel, true_mel=batch["target"],
                                 student_logits=logits, teacher_probs=batch["probs"])
         run.optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
+        # DDP averages over the ranks: share * world_size makes it the whole batch's mean.
+        (terms.total * (share * distributed.world_size())).backward()
         run.optimizer.step()
-        total += terms.total.item() * len(mel)
+        total += terms.total.item() * len(mine)
         done = min((step + 1) * config.batch_size, len(order))
         bar.update(task, advance=1, loss=total / done,
                    rate=done / max(time.perf_counter() - started, 1e-9))
         if on_batch is not None:
             on_batch(epoch, step)
     seconds = time.perf_counter() - started
+    total = _sum_over_ranks(total)
     run.model.eval()
     valid = evaluate(run.model, cache, valid_rows, teacher, loss=loss,
                      batch_size=config.batch_size, device=device)
@@ -490,6 +530,14 @@ def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: n
                         "seconds": seconds, "chunks_per_s": len(order) / seconds})
     if valid["loss"] < run.best_loss:
         run.best_epoch, run.best_loss = epoch, valid["loss"]
+
+
+def _sum_over_ranks(value: float) -> float:
+    if distributed.world_size() == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64)
+    torch.distributed.all_reduce(tensor)
+    return float(tensor.item())
 
 
 def _checkpoint(run: _Run, out: Path, improved: bool) -> None:

@@ -93,7 +93,7 @@ def _teacher(registry: Any, args: argparse.Namespace) -> tuple[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Build the cache, train, and print the PINV baseline beside the best student."""
-    from specxform import plugins, weights
+    from specxform import distributed, plugins, weights
     from specxform.cache import Chunking, build_cache
     from specxform.losses import LossConfig
     from specxform.trainer import TrainConfig, train
@@ -103,12 +103,14 @@ def run(args: argparse.Namespace) -> int:
     teacher_name, teacher = _teacher(registry, args)
     dataset = registry.dataset(args.dataset).factory(args.data)
     split = dataset.split(seed=args.seed)
-    cache = build_cache(
-        dataset.clips, source=registry.representation(args.source),
-        target=registry.representation(args.target), teacher=teacher, teacher_name=teacher_name,
-        root=Path(args.cache_dir) if args.cache_dir else weights.home() / "features",
-        chunking=Chunking(seconds=args.chunk_seconds),
-    )
+    with distributed.main_first():  # under torchrun, rank 0 builds the cache, the others reuse it
+        cache = build_cache(
+            dataset.clips, source=registry.representation(args.source),
+            target=registry.representation(args.target), teacher=teacher,
+            teacher_name=teacher_name,
+            root=Path(args.cache_dir) if args.cache_dir else weights.home() / "features",
+            chunking=Chunking(seconds=args.chunk_seconds),
+        )
     out = Path(args.out or Path("runs") / f"{args.source}-{args.target}-{teacher_name}")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, patience=args.patience, device=args.device)
@@ -119,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
         else pair.student_config,
         loss=LossConfig(method=args.method), config=config, resume=args.resume,
     )
-    _report(result, len(split.train), len(split.valid))
+    if distributed.is_main():
+        _report(result, len(split.train), len(split.valid))
     return 0
 
 

