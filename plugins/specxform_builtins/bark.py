@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import specxform
-from specxform import BandFilterbank, Framing, Registry, Representation, Scaling
+from specxform import BandFilterbank, Registry, Representation
+from specxform_builtins.third_octave import cense
 
 #: Zwicker's critical-band edges in Hz (24 bands, 0 Hz to 15.5 kHz).
 ZWICKER_EDGES = (
@@ -42,20 +43,12 @@ def bark() -> Representation:
     4,096 samples every 4,000, Tukey 0.2, 8 frames per second) so a Cense
     device could compute both. 32 kHz audio covers the top edge (15.5 kHz).
     """
-    framing = Framing(
-        sample_rate=32_000,
-        frame_length=4096,
-        hop_length=4000,
-        n_fft=4096,
-        window="tukey",
-        window_param=0.2,
-        padding="end",
-    )
+    sensor = cense()  # same framing and level scaling as the Cense sensor
     return Representation(
         name="bark",
-        framing=framing,
+        framing=sensor.framing,
         filterbank=BandFilterbank.from_edges(ZWICKER_EDGES),
-        scaling=Scaling(domain="power", reference="mean_square", log="db", floor=1e-15),
+        scaling=sensor.scaling,
         roles={"source"},
         unit="dB re full scale",
         description="Zwicker Bark bands, 24 bands, 125 ms, Tukey(0.2) window",
