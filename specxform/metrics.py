@@ -1,0 +1,244 @@
+"""Agreement metrics between a teacher's outputs on transcoded and on true Mels.
+
+Definitions (SPEC.md, section 6), for chunks grouped into evaluation files:
+
+``ptopa_fc``
+    Per file, average the chunk probability vectors on each side; the share of
+    files whose top-1 class on the transcoded Mels equals the top-1 on the true
+    Mels.
+``top{k}``
+    The share of files whose true top-1 class is among the transcoded top-k
+    (``top1`` equals ``ptopa_fc``).
+``kl``
+    A proper Kullback-Leibler divergence ``KL(p || q)`` in nats between the two
+    sigmoid vectors of a chunk, each normalised to sum to one; mean over chunks.
+``kl_reference``
+    What the companion code computed: ``torch.nn.KLDivLoss(reduction="batchmean",
+    log_target=True)(q, p)`` applied to the 1-D sigmoid vectors themselves, that
+    is ``sum(exp(p) * (p - q)) / n_classes``. Not a divergence (it treats
+    probabilities as log-probabilities); reported to compare with the paper.
+``bce``
+    Binary cross-entropy of ``q`` against ``p``, mean over classes and chunks.
+``mel_mse``
+    Mean squared error between transcoded and true log-Mels (Mel unit squared).
+``chunk_top1``
+    The share of chunks whose top-1 classes agree.
+
+Confidence intervals are percentile bootstrap intervals over files: files are
+drawn with replacement and every metric is recomputed from the drawn files'
+sums, so chunk metrics weight each file by its chunks, as the point estimate
+does.
+
+:class:`AgreementAccumulator` takes batches of chunks and keeps only per-file
+sums, so evaluating a large dataset needs memory for ``files x classes``
+numbers, not for the Mels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+
+from specxform.errors import InputError
+
+__all__ = [
+    "AgreementAccumulator",
+    "Estimate",
+    "Metrics",
+    "bootstrap",
+    "kl_normalised",
+    "kl_reference",
+]
+
+#: Probability floor inside logarithms.
+_FLOOR = 1e-12
+#: Chunk metrics summed per file (each needs the matching input).
+_CHUNK_METRICS = ("kl", "kl_reference", "bce", "chunk_top1", "mel_mse")
+
+
+def _as_probs(name: str, values: Any) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 2:
+        raise InputError(f"{name} must be (chunks, classes), got shape {array.shape}.")
+    if not np.all(np.isfinite(array)) or array.min(initial=0) < 0 or array.max(initial=0) > 1:
+        raise InputError(f"{name} must hold probabilities in [0, 1] (NaN or out of range found).")
+    return array
+
+
+def kl_normalised(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Per-row ``KL(p || q)`` in nats of (rows, classes) vectors normalised to sum to 1."""
+    p = p / np.maximum(p.sum(-1, keepdims=True), _FLOOR)
+    q = q / np.maximum(q.sum(-1, keepdims=True), _FLOOR)
+    return np.sum(p * (np.log(np.maximum(p, _FLOOR)) - np.log(np.maximum(q, _FLOOR))), axis=-1)
+
+
+def kl_reference(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Per-row value of the companion code's KL (see module doc): ``sum(e^p (p - q)) / C``."""
+    return np.sum(np.exp(p) * (p - q), axis=-1) / p.shape[-1]
+
+
+def _bce(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    q = np.clip(q, _FLOOR, 1 - _FLOOR)
+    return -np.mean(p * np.log(q) + (1 - p) * np.log1p(-q), axis=-1)
+
+
+@attrs.frozen
+class Estimate:
+    """A metric's value and its bootstrap interval (``low``, ``high``)."""
+
+    value: float
+    low: float
+    high: float
+
+    def to_dict(self) -> dict[str, float]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class Metrics:
+    """Every metric of one method, with intervals, plus per-class agreement.
+
+    ``per_class`` maps a class index (the true top-1 of at least one file) to
+    ``(files, agreeing files)``.
+    """
+
+    estimates: dict[str, Estimate]
+    per_class: dict[int, tuple[int, int]]
+    n_files: int
+    n_chunks: int
+    confidence: float
+
+    def __getitem__(self, name: str) -> Estimate:
+        return self.estimates[name]
+
+    def values(self) -> dict[str, float]:
+        return {k: e.value for k, e in self.estimates.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "metrics": {k: e.to_dict() for k, e in self.estimates.items()},
+            "per_class": {str(c): {"files": n, "agree": a} for c, (n, a) in self.per_class.items()},
+            "n_files": self.n_files, "n_chunks": self.n_chunks, "confidence": self.confidence,
+        }
+
+
+class AgreementAccumulator:
+    """Collect chunk outputs batch by batch, then compute :class:`Metrics`.
+
+    Parameters
+    ----------
+    n_files, n_classes : int
+        Files are indexed ``0 .. n_files - 1``; files that receive no chunk are
+        left out of every metric.
+    top_k : sequence of int
+        The ``k`` of the ``top{k}`` metrics.
+    """
+
+    def __init__(self, n_files: int, n_classes: int, *, top_k: Sequence[int] = (1, 3, 5)) -> None:
+        if n_files < 1 or n_classes < 1:
+            raise InputError(f"need at least one file and class, got {n_files} and {n_classes}.")
+        self.n_files, self.n_classes = n_files, n_classes
+        self.top_k = tuple(sorted({int(k) for k in top_k if 1 <= k <= n_classes}))
+        self.true_sum = np.zeros((n_files, n_classes))
+        self.probs_sum = np.zeros((n_files, n_classes))
+        self.chunks = np.zeros(n_files)
+        self.sums = {name: np.zeros(n_files) for name in _CHUNK_METRICS}
+        self.mel_chunks = np.zeros(n_files)
+
+    def update(self, file_index: Any, true_probs: Any, probs: Any, *,
+               true_mel: Any = None, mel: Any = None) -> None:
+        """Add a batch of chunks.
+
+        Parameters
+        ----------
+        file_index : array (chunks,) of int
+        true_probs, probs : array (chunks, classes)
+            Teacher probabilities on the true and on the transcoded Mels.
+        true_mel, mel : array (chunks, frames, mels), optional
+            Both or neither; give them for ``mel_mse``.
+        """
+        files = np.asarray(file_index, dtype=np.int64).reshape(-1)
+        p, q = _as_probs("true_probs", true_probs), _as_probs("probs", probs)
+        if p.shape != q.shape or p.shape != (len(files), self.n_classes):
+            raise InputError(
+                f"shapes differ: file_index {files.shape}, true_probs {p.shape}, probs {q.shape}; "
+                f"expected (chunks, {self.n_classes}) for both."
+            )
+        if len(files) and (files.min() < 0 or files.max() >= self.n_files):
+            raise InputError(f"file_index out of range 0..{self.n_files - 1}: {files.max()}.")
+        np.add.at(self.true_sum, files, p)
+        np.add.at(self.probs_sum, files, q)
+        np.add.at(self.chunks, files, 1)
+        per_chunk = {"kl": kl_normalised(p, q), "kl_reference": kl_reference(p, q),
+                     "bce": _bce(p, q), "chunk_top1": (p.argmax(-1) == q.argmax(-1)) * 1.0}
+        if (true_mel is None) != (mel is None):
+            raise InputError("give both true_mel and mel, or neither.")
+        if mel is not None:
+            a, b = np.asarray(true_mel, np.float64), np.asarray(mel, np.float64)
+            if a.shape != b.shape or len(a) != len(files):
+                raise InputError(f"Mel shapes differ: {a.shape} vs {b.shape}.")
+            per_chunk["mel_mse"] = np.mean((a - b) ** 2, axis=tuple(range(1, a.ndim)))
+            np.add.at(self.mel_chunks, files, 1)
+        for name, values in per_chunk.items():
+            np.add.at(self.sums[name], files, values)
+
+    def result(self, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Metrics:
+        """The metrics over the files seen so far, with bootstrap intervals over files."""
+        seen = np.flatnonzero(self.chunks)
+        if len(seen) == 0:
+            raise InputError("no chunk was added; nothing to score.")
+        state = _FileState(self, seen)
+        point = state.metrics(np.arange(len(seen)))
+        draws = np.random.default_rng(seed).integers(0, len(seen), (n_boot, len(seen)))
+        samples = {k: np.array([state.metrics(d)[k] for d in draws]) for k in point}
+        tail = (1 - confidence) / 2 * 100
+        estimates = {}
+        for name, value in point.items():
+            low, high = np.percentile(samples[name], [tail, 100 - tail]) if n_boot else (value,) * 2
+            estimates[name] = Estimate(float(value), float(low), float(high))
+        true_top = state.true_top
+        per_class = {int(c): (int((true_top == c).sum()), int(state.agree[true_top == c].sum()))
+                     for c in np.unique(true_top)}
+        return Metrics(estimates, per_class, len(seen), int(self.chunks.sum()), confidence)
+
+
+class _FileState:
+    """Per-file quantities of the seen files, from which any resample is scored quickly."""
+
+    def __init__(self, acc: AgreementAccumulator, seen: np.ndarray) -> None:
+        self.chunks = acc.chunks[seen]
+        self.mel_chunks = acc.mel_chunks[seen]
+        self.sums = {k: v[seen] for k, v in acc.sums.items()}
+        self.true_top = acc.true_sum[seen].argmax(-1)
+        order = np.argsort(-acc.probs_sum[seen], axis=-1, kind="stable")
+        # rank of the true top-1 class among the transcoded classes (0 = top-1)
+        self.rank = np.argmax(order == self.true_top[:, None], axis=-1)
+        self.agree = self.rank == 0
+        self.top_k = acc.top_k
+
+    def metrics(self, draw: np.ndarray) -> dict[str, float]:
+        out = {"ptopa_fc": float(self.agree[draw].mean())}
+        out |= {f"top{k}": float((self.rank[draw] < k).mean()) for k in self.top_k if k > 1}
+        n = self.chunks[draw].sum()
+        for name in ("kl", "kl_reference", "bce", "chunk_top1"):
+            out[name] = float(self.sums[name][draw].sum() / n)
+        n_mel = self.mel_chunks[draw].sum()
+        if self.mel_chunks.any():
+            out["mel_mse"] = float(self.sums["mel_mse"][draw].sum() / n_mel) if n_mel else np.nan
+        return out
+
+
+def bootstrap(per_file: Any, *, n_boot: int = 1000, confidence: float = 0.95,
+              seed: int = 0) -> Estimate:
+    """Mean of per-file values with a percentile bootstrap interval over files."""
+    values = np.asarray(per_file, dtype=np.float64).reshape(-1)
+    if len(values) == 0:
+        raise InputError("no value to bootstrap.")
+    draws = np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))
+    means = values[draws].mean(axis=1) if n_boot else np.array([values.mean()])
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return Estimate(float(values.mean()), float(low), float(high))
