@@ -26,12 +26,31 @@ Checkpoints describe themselves: both representations (``to_dict``), the
 teacher (name and weight digest), the student (name and full config), the PINV
 options, the loss, the training config, the data split, the cache key,
 metrics and package versions. :func:`load_student` rebuilds a ready
-transcoder from one.
+transcoder from one, :func:`load_model` any checkpoint (students and retrained
+teachers).
+
+Retrained-classifier baseline (the paper's "retrained PANN on PINV input"):
+with ``retrain_teacher=True`` nothing is added after the PINV; instead a copy of
+the teacher, initialised with its weights, is fine-tuned to take the PINV Mel
+directly, with the same teacher-student loss against the frozen original's
+cached outputs on the true Mels. Its checkpoint holds the fine-tuned teacher
+(``description["kind"] == "retrained"``).
+
+Mixed precision (``TrainConfig.precision``): on CUDA, ``"auto"`` runs the
+student and the teacher under ``torch.autocast`` in bfloat16 where the GPU
+supports it, else float16 with a gradient scaler; the PINV always runs in
+float32. On CPU ``"auto"`` means float32; ``"bf16"`` may be asked for.
+
+Logs: ``log.csv`` and TensorBoard event files in ``<out>/tensorboard`` (every
+column of the CSV as a scalar, by epoch; epoch 0 is the PINV baseline).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import csv
+import inspect
 import io
 import math
 import platform
@@ -64,7 +83,9 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "TrainConfig",
     "TrainResult",
+    "TrainedModel",
     "evaluate",
+    "load_model",
     "load_student",
     "read_checkpoint",
     "select_device",
@@ -73,7 +94,9 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "specxform-transcoder/1"
 #: Training options that may change when a run is resumed.
-_RESUMABLE_CHANGES = ("epochs", "patience", "device")
+_RESUMABLE_CHANGES = ("epochs", "patience", "device", "precision")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+KINDS = ("student", "retrained")
 _CSV_FIELDS = ("epoch", "train_loss", "valid_loss", "valid_mel_mse", "valid_kl", "valid_top1",
                "valid_ptopa_fc", "seconds", "chunks_per_s")
 
@@ -81,6 +104,11 @@ _CSV_FIELDS = ("epoch", "train_loss", "valid_loss", "valid_mel_mse", "valid_kl",
 def _positive_int(instance: object, attribute: attrs.Attribute, value: int) -> None:
     if not isinstance(value, int) or value < 1:
         raise SpecError(f"{attribute.name} must be an int >= 1, got {value!r}.")
+
+
+def _precision(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if value not in PRECISIONS:
+        raise SpecError(f"unknown precision {value!r}; choose one of {', '.join(PRECISIONS)}.")
 
 
 def _patience(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
@@ -108,6 +136,9 @@ class TrainConfig:
         ``"auto"`` (CUDA when available, else CPU) or a torch device string.
     pinv_method, interpolation : str
         Options of the :class:`~specxform.pinv.PinvTranscoder` inside the model.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Mixed precision of the student and teacher (see the module doc);
+        ``"fp16"`` needs CUDA.
     """
 
     epochs: int = attrs.field(default=200, validator=_positive_int)
@@ -118,6 +149,7 @@ class TrainConfig:
     device: str = "auto"
     pinv_method: str = "pinv"
     interpolation: str = "log"
+    precision: str = attrs.field(default="auto", validator=_precision)
 
     def __attrs_post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -162,6 +194,23 @@ def select_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SpecError(f"device {name!r} asked for but CUDA is not available; use --device cpu.")
     return device
+
+
+def autocast_dtype(precision: str, device: torch.device, *,
+                   bf16_supported: bool | None = None) -> torch.dtype | None:
+    """The ``torch.autocast`` dtype for ``precision`` on ``device``; ``None`` means float32.
+
+    ``bf16_supported`` defaults to what the CUDA device reports.
+    """
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return None
+    if precision == "auto":
+        if bf16_supported is None:
+            bf16_supported = torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16_supported else torch.float16
+    if precision == "fp16" and device.type != "cuda":
+        raise SpecError(f"precision 'fp16' needs CUDA, the device is {device}; use bf16 or fp32.")
+    return torch.bfloat16 if precision == "bf16" else torch.float16
 
 
 def _versions() -> dict[str, str]:
@@ -270,38 +319,108 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
+@attrs.frozen
+class TrainedModel:
+    """A trained checkpoint, ready to run (eval mode).
+
+    Attributes
+    ----------
+    kind : {"student", "retrained"}
+    transcoder : nn.Module
+        Source levels ``(batch, frames, source bands)`` -> target Mel: PINV and
+        the student, or the PINV alone for a retrained teacher.
+    classifier : nn.Module or None
+        The fine-tuned teacher of a ``"retrained"`` checkpoint; ``None`` for a
+        student, whose Mels go to the registered teacher ``teacher_name``.
+    teacher_name : str
+    source, target : Representation
+    description : dict
+        The checkpoint's self-description.
+    """
+
+    kind: str
+    transcoder: nn.Module
+    classifier: nn.Module | None
+    teacher_name: str
+    source: Representation
+    target: Representation
+    description: dict[str, Any]
+
+
+def _kind(data: Mapping[str, Any]) -> str:
+    return str(data["description"].get("kind", "student"))
+
+
+def _pinv_of(desc: Mapping[str, Any], source: Representation,
+             target: Representation) -> PinvTranscoder:
+    return PinvTranscoder(source, target, method=desc["pinv"]["method"],
+                          interpolation=desc["pinv"]["interpolation"])
+
+
+def _load_state(module: nn.Module, state: Mapping[str, Any], checkpoint: str | Path,
+                what: str) -> None:
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{checkpoint}: the weights do not fit {what} ({exc}).") from exc
+
+
+def _untrained_teacher(registry: Registry, name: str) -> nn.Module:
+    """The teacher's architecture, without fetching weights the checkpoint replaces anyway."""
+    factory = registry.teacher(name).factory
+    accepts = inspect.signature(factory).parameters
+    return factory(pretrained=False) if "pretrained" in accepts else factory()
+
+
+def load_model(checkpoint: str | Path, *, device: torch.device | str = "cpu",
+               registry: Registry | None = None) -> TrainedModel:
+    """A :class:`TrainedModel` from any checkpoint: a trained student or a retrained teacher."""
+    data = read_checkpoint(checkpoint)
+    desc, registry = data["description"], registry or get_registry()
+    source = Representation.from_dict(desc["source"])
+    target = Representation.from_dict(desc["target"])
+    pinv = _pinv_of(desc, source, target)
+    teacher_name = desc["teacher"]["name"]
+    if _kind(data) == "retrained":
+        classifier = _untrained_teacher(registry, teacher_name)
+        _load_state(classifier, data["state_dict"], checkpoint, f"teacher {teacher_name!r}")
+        return TrainedModel("retrained", pinv.to(device).eval(), classifier.to(device).eval(),
+                            teacher_name, source, target, desc)
+    student, _ = _build_student(registry, desc["student"]["name"], source, target,
+                                desc["student"]["config"])
+    _load_state(student, data["state_dict"], checkpoint,
+                f"student {desc['student']['name']!r} with config {desc['student']['config']}")
+    return TrainedModel("student", Transcoder(pinv, student).to(device).eval(), None,
+                        teacher_name, source, target, desc)
+
+
 def load_student(checkpoint: str | Path, *, device: torch.device | str = "cpu",
                  registry: Registry | None = None) -> Transcoder:
-    """A ready transcoder (PINV + trained student, eval mode) from a checkpoint.
+    """A ready transcoder (PINV + trained student, eval mode) from a student checkpoint.
 
     Input: source levels ``(batch, frames, source bands)``; output: target Mel.
     """
-    data = read_checkpoint(checkpoint)
-    desc = data["description"]
-    source = Representation.from_dict(desc["source"])
-    target = Representation.from_dict(desc["target"])
-    student, _ = _build_student(registry or get_registry(), desc["student"]["name"], source,
-                                target, desc["student"]["config"])
-    try:
-        student.load_state_dict(data["state_dict"])
-    except RuntimeError as exc:
+    model = load_model(checkpoint, device=device, registry=registry)
+    if not isinstance(model.transcoder, Transcoder):
         raise CheckpointError(
-            f"{checkpoint}: the weights do not fit student {desc['student']['name']!r} "
-            f"with config {desc['student']['config']} ({exc})."
-        ) from exc
-    pinv = PinvTranscoder(source, target, method=desc["pinv"]["method"],
-                          interpolation=desc["pinv"]["interpolation"])
-    return Transcoder(pinv, student).to(device).eval()
+            f"{checkpoint} holds a retrained teacher, not a student; load it with "
+            "specxform.trainer.load_model (its classifier takes the PINV Mel)."
+        )
+    return model.transcoder
 
 
 class _Run:
     """The state of one training run, saved to and restored from ``last.pt``."""
 
-    def __init__(self, model: Transcoder, optimizer: torch.optim.Optimizer,
+    def __init__(self, model: nn.Module, classifier: nn.Module, trainable: nn.Module,
+                 optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                  description: dict[str, Any]) -> None:
-        self.model, self.optimizer, self.description = model, optimizer, description
-        #: What the training steps call: ``model``, or its DDP wrapper with several ranks.
+        #: levels -> Mel; the teacher on the transcoded Mel; the part that learns.
+        self.model, self.classifier, self.trainable = model, classifier, trainable
+        self.optimizer, self.scaler, self.description = optimizer, scaler, description
+        #: What the training steps call: the above, or DDP wrappers with several ranks.
         self.step_model: nn.Module = model
+        self.step_classifier: nn.Module = classifier
         self.epoch, self.best_epoch, self.best_loss = 0, 0, math.inf
         self.history: list[dict[str, float]] = []
         self.pinv_metrics: dict[str, float] = {}
@@ -313,9 +432,10 @@ class _Run:
             rng["cuda"] = torch.cuda.get_rng_state_all()  # type: ignore[assignment]
         return {
             "format": CHECKPOINT_FORMAT, "description": self.description,
-            "state_dict": self.model.student.state_dict(), "epoch": self.epoch,
+            "state_dict": self.trainable.state_dict(), "epoch": self.epoch,
             "metrics": self.history[-1] if self.history else {},
-            "optimizer": self.optimizer.state_dict(), "rng": rng,
+            "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": rng,
             "best": {"epoch": self.best_epoch, "loss": self.best_loss},
             "history": self.history, "pinv_metrics": self.pinv_metrics,
             "stopped_early": self.stopped_early,
@@ -324,8 +444,10 @@ class _Run:
     def restore(self, path: Path, device: torch.device) -> None:
         data = read_checkpoint(path)
         _check_compatible(path, data["description"], self.description)
-        self.model.student.load_state_dict(data["state_dict"])
+        self.trainable.load_state_dict(data["state_dict"])
         self.optimizer.load_state_dict(data["optimizer"])
+        if data.get("scaler"):
+            self.scaler.load_state_dict(data["scaler"])
         torch.set_rng_state(data["rng"]["torch"])
         if "cuda" in data["rng"] and device.type == "cuda":
             torch.cuda.set_rng_state_all(data["rng"]["cuda"])
@@ -341,7 +463,9 @@ class _Run:
 def _check_compatible(path: Path, saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:
     def comparable(desc: Mapping[str, Any]) -> dict[str, Any]:
         train = {k: v for k, v in desc["train"].items() if k not in _RESUMABLE_CHANGES}
-        return {**{k: v for k, v in desc.items() if k != "versions"}, "train": train}
+        # Runs from before retrained teachers existed are students.
+        return {"kind": "student", **{k: v for k, v in desc.items() if k != "versions"},
+                "train": train}
 
     old, new = comparable(saved), comparable(current)
     differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -365,7 +489,8 @@ def train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: str
           student_config: Mapping[str, Any] | None = None, loss: LossConfig | None = None,
           config: TrainConfig | None = None, resume: bool = False,
           registry: Registry | None = None, progress: bool = True,
-          on_batch: Callable[[int, int], None] | None = None) -> TrainResult:
+          on_batch: Callable[[int, int], None] | None = None, retrain_teacher: bool = False,
+          tensorboard: bool = True) -> TrainResult:
     """Train a student on ``cache`` for the split's train clips, validating on its valid clips.
 
     Launched by ``torchrun`` with several processes, it trains data-parallel
@@ -395,12 +520,18 @@ def train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: str
         Show a rich progress bar with the loss and chunks/s.
     on_batch : callable, optional
         Called as ``on_batch(epoch, step)`` after each optimiser step.
+    retrain_teacher : bool
+        Train the retrained-classifier baseline instead of a student: a copy of
+        ``teacher`` fine-tuned on PINV Mels (``student`` is then ignored).
+    tensorboard : bool
+        Also write TensorBoard event files to ``<out_dir>/tensorboard``.
     """
     created = distributed.setup()
     try:
         return _train(cache, split, teacher, out_dir=Path(out_dir), teacher_name=teacher_name,
                       student=student, student_config=student_config, loss=loss, config=config,
-                      resume=resume, registry=registry, progress=progress, on_batch=on_batch)
+                      resume=resume, registry=registry, progress=progress, on_batch=on_batch,
+                      retrain_teacher=retrain_teacher, tensorboard=tensorboard)
     finally:
         if created:
             distributed.teardown()
@@ -410,7 +541,8 @@ def _train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: Pa
            teacher_name: str, student: str, student_config: Mapping[str, Any] | None,
            loss: LossConfig | None, config: TrainConfig | None, resume: bool,
            registry: Registry | None, progress: bool,
-           on_batch: Callable[[int, int], None] | None) -> TrainResult:
+           on_batch: Callable[[int, int], None] | None, retrain_teacher: bool,
+           tensorboard: bool) -> TrainResult:
     loss, config = loss or LossConfig(), config or TrainConfig()
     out = out_dir
     device = distributed.local_device(select_device(config.device))
@@ -419,40 +551,77 @@ def _train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: Pa
     digest = _cached_teacher_digest(cache, teacher)
     train_rows, valid_rows = _split_rows(cache, split)
     torch.manual_seed(config.seed)
-    net, full_config = _build_student(registry or get_registry(), student, source, target,
-                                      student_config or {})
     pinv = PinvTranscoder(source, target, method=config.pinv_method,
                           interpolation=config.interpolation)
-    model = Transcoder(pinv, net).to(device)
-    teacher = _frozen(teacher, device)
-    description = {
+    description: dict[str, Any] = {
+        "kind": "retrained" if retrain_teacher else "student",
         "source": source.to_dict(), "target": target.to_dict(),
         "teacher": {"name": teacher_name, "digest": digest},
-        "student": {"name": student, "config": full_config},
         "pinv": {"method": config.pinv_method, "interpolation": config.interpolation},
         "loss": loss.to_dict(), "train": config.to_dict(), "split": split.to_dict(),
         "cache": {"key": cache.key, "chunking": cache.manifest["chunking"]},
         "versions": _versions(),
     }
-    run = _Run(model, torch.optim.Adam(net.parameters(), lr=config.lr), description)
+    model: nn.Module
+    if retrain_teacher:
+        if loss.method == "mels":
+            raise SpecError("the retrained-teacher baseline learns from the teacher's outputs; "
+                            "use method 'logits' or 'hybrid', not 'mels'.")
+        trainable = copy.deepcopy(teacher).to(device).requires_grad_(True)
+        model, classifier = pinv.to(device), trainable
+        description["student"] = None
+    else:
+        trainable, full_config = _build_student(registry or get_registry(), student, source,
+                                                target, student_config or {})
+        model, classifier = Transcoder(pinv, trainable).to(device), _frozen(teacher, device)
+        description["student"] = {"name": student, "config": full_config}
+    teacher = _frozen(teacher, device)
+    dtype = autocast_dtype(config.precision, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    run = _Run(model, classifier, trainable, torch.optim.Adam(trainable.parameters(), lr=config.lr),
+               scaler, description)
     if distributed.world_size() > 1:
         # Broadcasts rank 0's initial weights; gradients are averaged over the ranks.
-        run.step_model = DistributedDataParallel(model)
+        if retrain_teacher:
+            run.step_classifier = DistributedDataParallel(classifier)
+        else:
+            run.step_model = DistributedDataParallel(model)
     _start(run, out, resume, device)
     if not run.pinv_metrics:
         run.pinv_metrics = evaluate(pinv, cache, valid_rows, teacher, loss=loss,
                                     batch_size=config.batch_size, device=device)
-    with _progress(progress and distributed.is_main()) as bar:
+    board = _board(out, tensorboard and distributed.is_main())
+    with _progress(progress and distributed.is_main()) as bar, board or contextlib.nullcontext():
+        if board is not None and not run.history:
+            _log_scalars(board, 0, {f"valid_{k}": v for k, v in run.pinv_metrics.items()})
         while run.epoch < config.epochs and not run.stopped_early:
-            _epoch(run, cache, train_rows, valid_rows, teacher, loss, config, device, bar,
+            _epoch(run, cache, train_rows, valid_rows, loss, config, device, dtype, bar,
                    on_batch)
             improved = run.best_epoch == run.epoch
             run.stopped_early = (config.patience is not None
                                  and run.epoch - run.best_epoch >= config.patience)
             if distributed.is_main():
                 _checkpoint(run, out, improved)
+                if board is not None:
+                    _log_scalars(board, run.epoch, run.history[-1])
             distributed.barrier()
     return run.result(out)
+
+
+def _board(out: Path, enabled: bool) -> Any:
+    """A TensorBoard writer on ``<out>/tensorboard`` (None when disabled)."""
+    if not enabled:
+        return None
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(log_dir=str(out / "tensorboard"))
+
+
+def _log_scalars(board: Any, epoch: int, row: Mapping[str, float]) -> None:
+    for name, value in row.items():
+        if name != "epoch":
+            board.add_scalar(name.replace("_", "/", 1), value, epoch)
+    board.flush()
 
 
 def _cached_teacher_digest(cache: FeatureCache, teacher: nn.Module) -> str:
@@ -488,15 +657,22 @@ def _start(run: _Run, out: Path, resume: bool, device: torch.device) -> None:
         run.restore(last, device)
 
 
+def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
 def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: np.ndarray,
-           teacher: nn.Module, loss: LossConfig, config: TrainConfig, device: torch.device,
-           bar: Progress, on_batch: Callable[[int, int], None] | None) -> None:
+           loss: LossConfig, config: TrainConfig, device: torch.device,
+           dtype: torch.dtype | None, bar: Progress,
+           on_batch: Callable[[int, int], None] | None) -> None:
     """One pass over the shuffled training chunks, then validation; updates ``run``."""
     epoch = run.epoch + 1
     order = np.random.default_rng([config.seed, epoch]).permutation(train_rows)
     n_steps = math.ceil(len(order) / config.batch_size)
     task = bar.add_task(f"epoch {epoch}/{config.epochs}", total=n_steps, loss=math.nan, rate=0.0)
-    run.model.train()
+    run.trainable.train()
     started, total = time.perf_counter(), 0.0
     for step in range(n_steps):
         rows = order[step * config.batch_size : (step + 1) * config.batch_size]
@@ -504,14 +680,17 @@ def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: n
         # A rank left without chunks still steps (DDP needs every rank) on one, weighted 0.
         share = len(mine) / len(rows)
         batch = _to_device(cache.take(mine if len(mine) else rows[:1]), device)
-        mel = run.step_model(batch["source"])
-        logits = teacher(mel, _aux(batch, "aux_student")).logits if loss.needs_teacher else None
-        terms = transcoder_loss(loss, student_mel=mel, true_mel=batch["target"],
-                                student_logits=logits, teacher_probs=batch["probs"])
+        with _autocast(device, dtype):
+            mel = run.step_model(batch["source"])
+            logits = (run.step_classifier(mel, _aux(batch, "aux_student")).logits
+                      if loss.needs_teacher else None)
+            terms = transcoder_loss(loss, student_mel=mel, true_mel=batch["target"],
+                                    student_logits=logits, teacher_probs=batch["probs"])
         run.optimizer.zero_grad(set_to_none=True)
         # DDP averages over the ranks: share * world_size makes it the whole batch's mean.
-        (terms.total * (share * distributed.world_size())).backward()
-        run.optimizer.step()
+        run.scaler.scale(terms.total * (share * distributed.world_size())).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
         total += terms.total.item() * len(mine)
         done = min((step + 1) * config.batch_size, len(order))
         bar.update(task, advance=1, loss=total / done,
@@ -520,8 +699,8 @@ def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: n
             on_batch(epoch, step)
     seconds = time.perf_counter() - started
     total = _sum_over_ranks(total)
-    run.model.eval()
-    valid = evaluate(run.model, cache, valid_rows, teacher, loss=loss,
+    run.trainable.eval()
+    valid = evaluate(run.model, cache, valid_rows, run.classifier, loss=loss,
                      batch_size=config.batch_size, device=device)
     bar.remove_task(task)
     run.epoch = epoch

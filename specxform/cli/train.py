@@ -16,6 +16,8 @@ from specxform.errors import SpecError, WeightsError
 
 #: specxform.losses.METHODS, repeated so that building the parser does not import torch.
 METHODS = ("logits", "mels", "hybrid")
+#: specxform.trainer.PRECISIONS, likewise.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OFFLINE_HINT = "`--teacher soundaqnet --target soundaqnet` works offline"
 
 
@@ -64,6 +66,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         help="feature caches (default: $SPECXFORM_HOME/features)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="mixed precision of student and teacher (auto: bf16/fp16 on CUDA, "
+                        "fp32 on CPU)")
+    parser.add_argument("--retrain-teacher", action="store_true",
+                        help="baseline: fine-tune a copy of the teacher on PINV Mels instead "
+                        "of training a student")
+    parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
+                        help="write log.csv only, no TensorBoard events")
     parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
     parser.set_defaults(func=run)
     return parser
@@ -113,20 +123,23 @@ def run(args: argparse.Namespace) -> int:
         )
     out = Path(args.out or Path("runs") / f"{args.source}-{args.target}-{teacher_name}")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, patience=args.patience, device=args.device)
+                         seed=args.seed, patience=args.patience, device=args.device,
+                         precision=args.precision)
     result = train(
         cache, split, teacher, out_dir=out, teacher_name=teacher_name,
         student=args.student or pair.student,
         student_config=args.student_config if args.student_config is not None
         else pair.student_config,
         loss=LossConfig(method=args.method), config=config, resume=args.resume,
+        retrain_teacher=args.retrain_teacher, tensorboard=args.tensorboard,
     )
     if distributed.is_main():
-        _report(result, len(split.train), len(split.valid))
+        _report(result, len(split.train), len(split.valid),
+                "retrained teacher" if args.retrain_teacher else "student")
     return 0
 
 
-def _report(result: Any, n_train: int, n_valid: int) -> None:
+def _report(result: Any, n_train: int, n_valid: int, model: str = "student") -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -135,7 +148,7 @@ def _report(result: Any, n_train: int, n_valid: int) -> None:
     for column in ("model", "loss", "Mel MSE", "KL", "top-1 chunks", "PtoPa-FC"):
         table.add_column(column, justify="right")
     for label, row in (("PINV", {f"valid_{k}": v for k, v in result.pinv_metrics.items()}),
-                       (f"student (epoch {result.best_epoch})", best)):
+                       (f"{model} (epoch {result.best_epoch})", best)):
         table.add_row(label, *(f"{row[f'valid_{k}']:{fmt}}" for k, fmt in (
             ("loss", ".4f"), ("mel_mse", ".2f"), ("kl", ".5f"), ("top1", ".1%"),
             ("ptopa_fc", ".1%"))))
