@@ -1,8 +1,12 @@
-"""``specxform classify``: a teacher's top classes per clip and over time, from audio.
+"""``specxform classify``: a teacher's top classes per clip and over time.
 
-The teacher runs on true Mels (its target representation computed from the
-audio) of consecutive windows; the clip result is the mean of the window
-probabilities (see :mod:`specxform.classify`).
+Audio mode (``--teacher NAME``): the teacher runs on true Mels (its target
+representation computed from the audio) of consecutive windows; the clip result
+is the mean of the window probabilities (see :mod:`specxform.classify`).
+
+Level mode (``--source S --checkpoint CKPT``): stored levels, no audio, are
+transcoded by a trained checkpoint and classified by its teacher
+(:mod:`specxform.cli.classify_levels`).
 """
 
 from __future__ import annotations
@@ -45,18 +49,37 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _db_offset(text: str) -> str | float:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a number of dB"
+                                         ) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number of dB, got {text}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``classify`` command."""
     parser = subparsers.add_parser(
-        "classify", help="run a teacher on audio: top classes per clip and over time",
-        description="Run a teacher classifier on the true Mels of audio files, cut into "
-        "windows; print the top classes of each clip (mean of the window probabilities) and "
-        "the top class of each window.",
+        "classify", help="top classes per clip and over time, from audio or stored levels",
+        description="Run a teacher classifier on windows of audio files (--teacher: on their "
+        "true Mels), or of stored level files (--source and --checkpoint: on the Mels a trained "
+        "checkpoint transcodes from the levels); print the top classes of each file (mean of "
+        "the window probabilities) and the top class over time.",
     )
-    parser.add_argument("--teacher", required=True, metavar="NAME",
-                        help="teacher classifier (see `specxform list teachers`)")
+    parser.add_argument("--teacher", metavar="NAME",
+                        help="audio mode: teacher classifier (see `specxform list teachers`)")
+    parser.add_argument("--source", metavar="NAME",
+                        help="level mode: representation of the stored levels, e.g. cense")
+    parser.add_argument("--checkpoint", metavar="CKPT",
+                        help="level mode: a `specxform train` checkpoint (file or run folder)")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="audio files, or folders holding them")
+                        help="audio files (--teacher), or level files .npy/.h5/.csv (--source "
+                        "and --checkpoint), or folders holding them")
     parser.add_argument("--top", type=_positive_int, default=5, metavar="K",
                         help="classes to report per clip and per window (default: 5)")
     parser.add_argument("--window", type=_positive_seconds, default=1.0, metavar="SECONDS",
@@ -67,6 +90,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plots.add_argument("--plot", metavar="PNG", help="timeline heat map of the one input")
     plots.add_argument("--plots", metavar="DIR", help="one timeline PNG per input in DIR")
     parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
+    parser.add_argument("--db-offset", type=_db_offset, metavar="DB|auto",
+                        help="level mode: dB added to the stored levels, or 'auto' (default): "
+                        "minus the 99th percentile of the frames' broadband level, per file")
+    parser.add_argument("--jobs", type=_positive_int, metavar="N",
+                        help="level mode: classify N files at a time in worker processes "
+                        "(default: 1)")
     common.add_json_flag(parser)
     parser.set_defaults(func=run)
 
@@ -216,8 +245,43 @@ def _print_tables(report: dict[str, Any]) -> None:
         console.print(timeline)
 
 
+def _mode(args: argparse.Namespace) -> str:
+    """``"audio"`` or ``"levels"``; refuses a mix of the two modes' options."""
+    levels = args.source is not None or args.checkpoint is not None
+    if args.teacher is not None and levels:
+        raise InputError(
+            "give either --teacher NAME (audio files) or --source and --checkpoint (level "
+            "files), not both; the checkpoint names its own teacher."
+        )
+    if levels:
+        missing = [o for o, v in (("--source", args.source), ("--checkpoint", args.checkpoint))
+                   if v is None]
+        if missing:
+            raise InputError(f"classifying level files needs --source and --checkpoint; add "
+                             f"{' and '.join(missing)}.")
+        return "levels"
+    if args.teacher is None:
+        raise InputError("give --teacher NAME to classify audio files, or --source NAME and "
+                         "--checkpoint CKPT to classify level files.")
+    extra = [o for o, v in (("--db-offset", args.db_offset), ("--jobs", args.jobs))
+             if v is not None]
+    if extra:
+        raise InputError(f"{' and '.join(extra)} apply to level files; use them with --source "
+                         "and --checkpoint.")
+    return "audio"
+
+
 def run(args: argparse.Namespace) -> int:
     """Classify every input, print tables or JSON, and write the requested files."""
+    if _mode(args) == "levels":
+        from specxform.cli.classify_levels import run_levels
+
+        return run_levels(args, _check_outputs)
+    return _run_audio(args)
+
+
+def _run_audio(args: argparse.Namespace) -> int:
+    """Audio mode: the teacher on the true Mels of each audio file."""
     from specxform import plugins
     from specxform.audio import load_audio
     from specxform.classify import check_window, classify_audio
