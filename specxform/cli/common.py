@@ -211,3 +211,13 @@ def report_outputs(args: argparse.Namespace, plan: OutputPlan, records: list[dic
         f"wrote {len(records)} array(s) ({details}; {span} frames each) to {plan.path} "
         f"({plan.fmt})", highlight=False, soft_wrap=True,
     )
+
+
+def add_chunking_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--chunk-seconds`` and ``--normalise``, defaulting to the teacher's chunking."""
+    parser.add_argument("--chunk-seconds", type=float, metavar="X",
+                        help="chunk length in seconds (default: the teacher's; 1.0 for most, "
+                        "4.0 for soundaqnet)")
+    parser.add_argument("--normalise", choices=("peak", "none"),
+                        help="peak-normalise each clip, or keep its recorded level (default: "
+                        "the teacher's; none for soundaqnet, whose loudness input depends on it)")

@@ -87,6 +87,7 @@ def teachers(registry: Registry) -> list[dict[str, Any]]:
             "parameter_count": t.parameter_count,
             "weights": [{"name": w, "status": status[w]} for w in t.weights],
             "aux_inputs": list(t.aux_inputs), "default": t.default,
+            "chunking": {"seconds": t.chunk_seconds, "normalise": t.normalise},
             "description": t.description, "origin": _origin(t.origin),
         })
     return rows

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from specxform.cli import common
 from specxform.errors import SpecError, WeightsError
 
 #: specxform.losses.METHODS, repeated so that building the parser does not import torch.
@@ -55,8 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--seed", type=int, default=0, help="initialisation, order and split")
     parser.add_argument("--patience", type=int, metavar="N",
                         help="stop after N epochs without a better validation loss")
-    parser.add_argument("--chunk-seconds", type=float, default=1.0, metavar="X",
-                        help="length of the training chunks (default: 1.0)")
+    common.add_chunking_arguments(parser)
     parser.add_argument("--student", metavar="NAME", help="student (default: the pair's)")
     parser.add_argument("--student-config", type=_json_object, metavar="JSON",
                         help='student options, e.g. \'{"channels": 32}\'')
@@ -119,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
             target=registry.representation(args.target), teacher=teacher,
             teacher_name=teacher_name,
             root=Path(args.cache_dir) if args.cache_dir else weights.home() / "features",
-            chunking=Chunking(seconds=args.chunk_seconds),
+            chunking=Chunking.for_teacher(registry.teacher(teacher_name),
+                                          seconds=args.chunk_seconds, normalise=args.normalise),
         )
     out = Path(args.out or Path("runs") / f"{args.source}-{args.target}-{teacher_name}")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
