@@ -17,6 +17,8 @@ from specxform.cli import (
     classify,
     common,
     demo,
+    downstream,
+    evaluate,
     features,
     listing,
     show,
@@ -43,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (listing, features, transcode, show, classify, demo, weights):
         command.register(subparsers)
     train.add_parser(subparsers)
+    downstream.register(subparsers)
+    evaluate.register(subparsers)
     return parser
 
 
