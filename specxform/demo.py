@@ -187,7 +187,8 @@ TRAIN_TARGET = "soundaqnet"
 #: A small residual CNN (the pair's default has 5 layers of 64 channels): it trains in minutes.
 STUDENT_CONFIG = {"layers": 3, "channels": 16}
 #: Length of each training scene: SoundAQnet's loudness costs ~2.5 s of CPU per second of audio.
-TRAIN_SECONDS = 5.0
+#: Two of SoundAQnet's 4 s chunks per scene.
+TRAIN_SECONDS = 8.0
 
 
 def varied_scene(seed: int, *, duration: float = DURATION, sample_rate: int = SAMPLE_RATE
@@ -267,7 +268,7 @@ def train_demo(folder: str | Path = "specxform-demo", *, train_scenes: int = 4,
     -------
     TrainDemoResult
     """
-    from specxform.cache import build_cache
+    from specxform.cache import Chunking, build_cache
     from specxform.plugins import get_registry
     from specxform.trainer import TrainConfig, train
 
@@ -287,7 +288,8 @@ def train_demo(folder: str | Path = "specxform-demo", *, train_scenes: int = 4,
     teacher = registry.teacher(TRAIN_TARGET).factory()
     cache = build_cache(clips, source=registry.representation(SOURCE),
                         target=registry.representation(TRAIN_TARGET), teacher=teacher,
-                        teacher_name=TRAIN_TARGET, root=folder / "cache", progress=progress)
+                        teacher_name=TRAIN_TARGET, root=folder / "cache", progress=progress,
+                        chunking=Chunking.for_teacher(registry.teacher(TRAIN_TARGET)))
     run = folder / "run"
     shutil.rmtree(run, ignore_errors=True)
     result = train(cache, split, teacher, out_dir=run, teacher_name=TRAIN_TARGET,

