@@ -25,34 +25,46 @@ weights do not change the cost of a forward pass. Aux inputs computed from
 audio (SoundAQnet's ISO 532-1 loudness) are timed separately: they cost far
 more than the network. Writes ``teachers.json`` and ``teachers.md``.
 
-Run: ``./dev bench`` or ``python benchmarks/run.py [--repeats 21] [--only teachers]``
-(about five minutes for both sections on 2 cores).
+Training (section ``training``, :mod:`training`): trainer throughput against a bare
+training loop in the same process, and peak memory of a cache build and of
+training at two dataset sizes. Chain (section ``chain``, :mod:`chain`): levels ->
+PINV + student -> teacher real-time factors, the student against the machine's
+GEMM rate, and peak memory on a long input. Each writes ``<section>.json/.md``.
+
+Run: ``./dev bench`` (every section, about 20 minutes on 2 cores) or
+``python benchmarks/run.py --only frontend --only teachers [--repeats 21]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
+import chain
 import librosa
 import nnAudio
 import nnAudio.features
 import numpy as np
-import scipy
 import torch
 import torch.nn.functional as F
+import training
+from harness import (
+    CLIP,
+    ROOT,
+    Fn,
+    load_average,
+    machine,
+    machine_line,
+    median_seconds,
+    thread_counts,
+    write_results,
+)
 from threadpoolctl import threadpool_limits
 
-import specxform
 from specxform.audio import load_audio
 from specxform.filterbanks import (
     energy_correction,
@@ -67,16 +79,13 @@ from specxform.plugins import get_registry
 from specxform.registry import TeacherEntry
 from specxform.specs import MelFilterbank, Representation
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("SPECXFORM_SHARED_DATA", ROOT.parent / "shared" / "data"))
-CLIP = SHARED / "street-clips" / "150993__saphe__street-scene-1.wav"
 RESULTS = ROOT / "benchmarks" / "results"
 SECONDS = 10.0
-SECTIONS = ("frontend", "teachers")
+SECTIONS = ("frontend", "teachers", "training", "chain")
+#: Sections that read the real street scene (the others generate their audio).
+NEEDS_CLIP = ("frontend", "teachers", "chain")
 #: Goal for PINV cense -> pann (method "pinv") on one thread, in x real time.
 PINV_GOAL_RTF = 2000.0
-
-Fn = Callable[[], object]
 
 
 @attrs.frozen
@@ -226,22 +235,6 @@ def pinv_rows(audio32: np.ndarray) -> list[Row]:
 
 
 # -- timing ---------------------------------------------------------------------------
-
-
-def median_seconds(fns: list[Fn], repeats: int, warmup: int = 2) -> list[float]:
-    """Median wall time of each function after ``warmup`` calls; repeats are interleaved
-    so that a change in machine load hits all of them alike."""
-    times: list[list[float]] = [[] for _ in fns]
-    with torch.inference_mode():
-        for fn in fns:  # warm-up: caches, allocator, lazy imports
-            for _ in range(warmup):
-                fn()
-        for _ in range(repeats):
-            for fn, store in zip(fns, times, strict=True):
-                start = time.perf_counter()
-                fn()
-                store.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
 
 
 def difference(row: Row) -> float | None:
@@ -396,22 +389,6 @@ def teacher_markdown(report: dict[str, Any]) -> str:
 # -- report ---------------------------------------------------------------------------
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                 if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch_threads_default": torch.get_num_threads(),
-        "load_average_1min": os.getloadavg()[0], "python": platform.python_version(),
-        "torch": torch.__version__, "numpy": np.__version__, "scipy": scipy.__version__,
-        "librosa": librosa.__version__, "nnAudio": nnAudio.__version__,
-        "specxform": specxform.__version__,
-    }
-
-
 def markdown(report: dict[str, Any]) -> str:
     lines = [
         "# specxform speed benchmark",
@@ -429,20 +406,6 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def machine_line(report: dict[str, Any]) -> str:
-    """The machine, versions and load; a warning paragraph when the CPU was oversubscribed."""
-    m = report["machine"]
-    line = (f"Machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, torch {m['torch']}, "
-            f"NumPy {m['numpy']}, SciPy {m['scipy']}, librosa {m['librosa']}, nnAudio "
-            f"{m['nnAudio']}; 1-min load average {m['load_average_1min']:.1f} at start, "
-            f"{report['load_average_end']:.1f} at end.")
-    if max(m["load_average_1min"], report["load_average_end"]) > (m["cores"] or 1):
-        line += ("\n\n**The load average exceeded the number of cores: other processes "
-                 "competed for the CPU, and the all-thread figures mostly measure waiting "
-                 "for descheduled worker threads.**")
-    return line
-
-
 def table_row(r: dict[str, Any]) -> str:
     if r["passes"] is None:
         goal, passes = "-", "-"
@@ -454,10 +417,6 @@ def table_row(r: dict[str, Any]) -> str:
             f"{r['baseline_rtf']:,.0f} | {r['ratio']:.2f} | {diff} | {goal} | {passes} |")
 
 
-def thread_counts() -> tuple[int, ...]:
-    return (1, os.cpu_count() or 1)
-
-
 def frontend_report(repeats: int) -> tuple[dict[str, Any], str]:
     audio32 = load_audio(CLIP, sample_rate=32_000)[0][: round(SECONDS * 32_000)]
     audio16 = load_audio(CLIP, sample_rate=16_000)[0][: round(SECONDS * 16_000)]
@@ -467,7 +426,7 @@ def frontend_report(repeats: int) -> tuple[dict[str, Any], str]:
         "repeats": repeats, "machine": machine(),
         "settings": [{"threads": n, "rows": measure(rows, n, repeats)} for n in thread_counts()],
     }
-    report["load_average_end"] = os.getloadavg()[0]
+    report["load_average_end"] = load_average()
     return report, markdown(report)
 
 
@@ -480,7 +439,7 @@ def teacher_report(repeats: int, aux_repeats: int) -> tuple[dict[str, Any], str]
     cases, aux_jobs = teacher_cases(audio, sr)
     report["settings"] = [measure_teachers(cases, aux_jobs, n, repeats, aux_repeats)
                           for n in thread_counts()]
-    report["load_average_end"] = os.getloadavg()[0]
+    report["load_average_end"] = load_average()
     return report, teacher_markdown(report)
 
 
@@ -495,18 +454,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", choices=SECTIONS, action="append",
                         help="run only this section (repeat for several; default: all)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="folder for the results")
+    training.add_arguments(parser)
+    chain.add_arguments(parser)
     args = parser.parse_args(argv)
-    if not CLIP.is_file():
+    sections = args.only or SECTIONS
+    if not CLIP.is_file() and any(s in NEEDS_CLIP for s in sections):
         print(f"benchmark skipped: {CLIP} not found; set SPECXFORM_SHARED_DATA to the folder "
               "holding street-clips/.", file=sys.stderr)
         return 0
-    args.output.mkdir(parents=True, exist_ok=True)
-    for section in args.only or SECTIONS:
-        report, text = (frontend_report(args.repeats) if section == "frontend" else
-                        teacher_report(args.teacher_repeats, args.aux_repeats))
-        name = "frontend" if section == "frontend" else "teachers"
-        (args.output / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-        (args.output / f"{name}.md").write_text(text)
+    runs: dict[str, Callable[[], tuple[dict[str, Any], str]]] = {
+        "frontend": lambda: frontend_report(args.repeats),
+        "teachers": lambda: teacher_report(args.teacher_repeats, args.aux_repeats),
+        "training": lambda: training.report(training.options_from(args)),
+        "chain": lambda: chain.report(chain.options_from(args)),
+    }
+    for section in sections:
+        report, text = runs[section]()
+        write_results(args.output, section, report, text)
         print(text)
     return 0
 

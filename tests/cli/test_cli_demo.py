@@ -64,7 +64,7 @@ def test_demo_table_and_default_folder(capsys, tmp_path: Path,
     out = capsys.readouterr().out
     assert "Mel MSE" in out and "12.500" in out and "dB^2" in out
     assert calls == [("specxform-demo",), ("specxform-demo", {
-        "train_scenes": 4, "valid_scenes": 2, "duration": 5.0, "epochs": 6, "progress": True})]
+        "train_scenes": 4, "valid_scenes": 2, "duration": 8.0, "epochs": 6, "progress": True})]
     for text in ("PINV", "best epoch 7/9", "0.2500", "0.1250", "50.0%", "75.0%", "100.0%",
                  "3.250", "20 chunks"):
         assert text in out
