@@ -82,8 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "and --checkpoint), or folders holding them")
     parser.add_argument("--top", type=_positive_int, default=5, metavar="K",
                         help="classes to report per clip and per window (default: 5)")
-    parser.add_argument("--window", type=_positive_seconds, default=1.0, metavar="SECONDS",
-                        help="window length in seconds (default: 1.0)")
+    parser.add_argument("--window", type=_positive_seconds, metavar="SECONDS",
+                        help="window length in seconds (default: the chunk length the teacher "
+                        "or checkpoint was trained on: 1.0 for most, 4.0 for soundaqnet)")
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="also write the results to OUT (.csv or .json)")
     plots = parser.add_mutually_exclusive_group()
@@ -289,6 +290,8 @@ def _run_audio(args: argparse.Namespace) -> int:
 
     registry = plugins.get_registry()
     entry = registry.teacher(args.teacher)  # unknown names: the closest ones are suggested
+    if args.window is None:
+        args.window = entry.chunk_seconds
     files = common.expand_inputs(args.inputs, kinds=("audio",))
     _check_outputs(args, len(files))
     target = registry.representation(entry.target)

@@ -405,6 +405,14 @@ def _write(args: argparse.Namespace, model: LevelModel, results: dict[str, Level
     return ([args.output] if args.output else []) + written
 
 
+def trained_chunk_seconds(checkpoint: str | Path) -> float:
+    """The chunk length a checkpoint was trained on (1 s for checkpoints that do not say)."""
+    from specxform.trainer import read_checkpoint
+
+    chunking = read_checkpoint(checkpoint)["description"].get("cache", {}).get("chunking", {})
+    return float(chunking.get("seconds", 1.0))
+
+
 def run_levels(args: argparse.Namespace, check_outputs: Any) -> int:
     """Classify level files with a checkpoint; print tables or JSON; write the files asked for."""
     import time
@@ -415,6 +423,8 @@ def run_levels(args: argparse.Namespace, check_outputs: Any) -> int:
     files = find_level_files(args.inputs)
     check_outputs(args, len(files))
     model = load_level_model(args.checkpoint, args.source, weights=args.weights)
+    if args.window is None:
+        args.window = trained_chunk_seconds(args.checkpoint)
     check_level_window(model, args.window)
     for warning in model.warnings:
         sys.stderr.write(f"specxform: warning: {' '.join(warning.split())}\n")
