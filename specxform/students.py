@@ -128,12 +128,14 @@ class ResidualCNN(nn.Module):
         """``self.conv(x)`` for inference on CPU, the same layers run faster.
 
         Every convolution gets its input in channels-last layout (NHWC), which
-        oneDNN convolves without reordering (fp32 on one core: 1.1x to 1.3x
-        faster over the five layers, the 64 -> 1 layer about 2x;
-        ``benchmarks/results/chain.md``), and the ReLUs run in place. The
-        output equals ``self.conv(x)`` up to float32 rounding (another
-        summation order inside the convolutions). Training keeps the plain
-        path: there channels-last made the backward pass slower.
+        oneDNN convolves without reordering it, and the ReLUs run in place. The
+        gain is in the thin layers (1 -> 64, and 64 -> 1, about twice as fast);
+        over the five layers, fp32 on one core, 1.05 to 1.35 times as fast as
+        the plain path, depending on the machine's load
+        (``benchmarks/results/chain.md``). The output equals ``self.conv(x)``
+        up to float32 rounding (another summation order inside the
+        convolutions). Training keeps the plain path: channels-last made the
+        backward pass 1.2 to 1.6 times slower.
 
         Parameters
         ----------

@@ -1,0 +1,75 @@
+"""The chain benchmark's FLOP count of the student agrees with the convolutions it runs.
+
+``benchmarks/chain.py`` divides :func:`student_flops` by the student's time to
+compare it with the GEMM rate; here the formula is checked against a count
+taken from the convolutions actually called (forward hooks reading each
+layer's weight and output shapes), so a layer it forgets or miscounts shows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+from torch import nn
+
+from specxform.registry import Registry
+from specxform.students import ResidualCNN, ResidualCNNConfig
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def chain() -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module("chain")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def hooked_flops(student: nn.Module, mel: torch.Tensor) -> int:
+    """2 x multiply-accumulates of every Conv2d called on ``mel``: each output value of a
+    convolution costs in_channels / groups x kernel height x kernel width of them."""
+    total = 0
+
+    def count(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        assert isinstance(module, nn.Conv2d)
+        per_output = module.weight.shape[1] * module.weight.shape[2] * module.weight.shape[3]
+        total += 2 * output.numel() * per_output
+
+    handles = [m.register_forward_hook(count) for m in student.modules()
+               if isinstance(m, nn.Conv2d)]
+    with torch.inference_mode():
+        student(mel)
+    for handle in handles:
+        handle.remove()
+    return total
+
+
+@pytest.mark.parametrize("config", [
+    {}, {"layers": 1}, {"layers": 3, "channels": 8, "kernel": [4, 6]},
+    {"layers": 2, "channels": 5, "dilation": [2, 3], "kernel": [3, 3]},
+])
+def test_student_flops_match_the_convolutions_run(chain: ModuleType, config: dict):
+    cfg = ResidualCNNConfig.from_dict(config)
+    mel = torch.randn(2, 13, 16)
+    expected = hooked_flops(ResidualCNN(cfg), mel)
+    assert chain.student_flops(cfg, frames=13, mels=16, batch=2) == expected
+
+
+def test_reference_student_costs_2_4_gflop_per_second_of_pann_mel(chain: ModuleType,
+                                                                    registry: Registry):
+    """186,240 multiply-accumulates per Mel bin and frame (64 x 15 twice, 64 x 64 x 15 three
+    times), 64 bins, 100 frames per second."""
+    pann = registry.representation("pann")
+    assert chain.frames_per_second(pann) == 100
+    per_second = chain.student_flops(ResidualCNNConfig(), 1, pann.n_bands) * 100
+    assert per_second == 2 * 64 * 100 * (2 * 64 * 15 + 3 * 64 * 64 * 15)
+    # 50 % of a 90 GFLOP/s core is the goal's "about 18x real time".
+    assert 18 <= 0.5 * 90e9 / per_second < 19
