@@ -302,7 +302,7 @@ def _majority_caveat(report: Mapping[str, Any]) -> list[str]:
     if share < 0.5:
         return []
     return [f"**Caveat:** the teacher's top-1 class on the true Mels is "
-            f"`{report['majority']['label']}` for {share:.0%} of the test files, so always "
+            f"`{report['majority']['label']}` for {share:.0%} of the scored files, so always "
             "answering it scores that PtoPa-FC; PtoPa-FC then says little about the Mels, and "
             "KL (and BCE, in table2.json) compare the rows better.", ""]
 
@@ -320,18 +320,19 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"Teacher `{report['teacher']}` on `{report['source']}` -> `{report['target']}`. "
         f"Data `{report['data']}`: grouped split by fsID, seed {report['seed']}: "
         f"{report['split_sizes']['train']} train / {report['split_sizes']['valid']} valid / "
-        f"{report['split_sizes']['test']} test clips; rows scored on the {report['n_files']} "
-        f"test files ({report['n_chunks']} chunks of {report['chunk_seconds']:g} s). Values "
+        f"{report['split_sizes']['test']} test clips; rows scored on {report['n_files']} "
+        f"files, split `{report['split']}` ({report['n_chunks']} chunks of "
+        f"{report['chunk_seconds']:g} s). Values "
         f"with {report['confidence']:.0%} bootstrap intervals over files "
         f"({report['bootstrap']} draws). Majority class: always "
-        f"`{report['majority']['label']}`, the most frequent top-1 class of the test files on "
+        f"`{report['majority']['label']}`, the most frequent top-1 class of the scored files on "
         "true Mels.", "",
         markdown_table(["method", *(h for _, h, _ in COLUMNS)], rows), "",
         *_majority_caveat(report),
         "## Goals", "",
         markdown_table(["goal", "value", "threshold", "result"],
                        [_goal_row(g) for g in report["goals"]]), "",
-        "## Per-class agreement (agreeing test files by true top-1 class)", "",
+        "## Per-class agreement (agreeing files by true top-1 class)", "",
         markdown_table(class_headers, class_rows), "",
         "## Checkpoints", "",
         markdown_table(["row", "checkpoint", "loss", "best epoch", "epochs run / planned",
@@ -397,6 +398,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--student-config", type=json.loads, help="student options as JSON")
     p.add_argument("--seed", type=int, default=0, help="split, initialisation and bootstrap")
+    p.add_argument("--split", choices=("test", "all"), default="test",
+                   help="files scored: the held-out test part (default) or every clip (the "
+                   "PINV rows then cover the whole excerpt; trained rows overlap their data)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws")
     p.add_argument("--examples", type=int, default=3, help="example chunks in the figures")
     p.add_argument("--device", default="auto")
@@ -418,7 +422,8 @@ def run(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
     digest = check_teacher(cache, teacher)
     found = checkpoints(args, cache, split, teacher, registry)
     load_start, started = os.getloadavg()[0], time.perf_counter()
-    rows = cache.rows([c.name for c in split.test])
+    scored = split.test if args.split == "test" else tuple(dataset.clips)
+    rows = cache.rows([c.name for c in scored])
     result = evaluate_methods(cache, rows, teacher, methods(
         cache, found, teacher_name=args.teacher, digest=digest, registry=registry,
         device=device), device=device, batch_size=args.batch_size, n_boot=args.bootstrap,
@@ -427,7 +432,7 @@ def run(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
     names = teacher_labels(teacher, cache.probs.shape[1]).names
     report = make_report(result, names, source=args.source, target=args.target,
                          teacher=args.teacher, dataset="folder", data=str(args.data),
-                         split="test", seed=args.seed, n_clips=len(split.test),
+                         split=args.split, seed=args.seed, n_clips=len(scored),
                          bootstrap=args.bootstrap, chunk_seconds=chunking.seconds)
     report |= {
         "split_sizes": {p: len(getattr(split, p)) for p in ("train", "valid", "test")},
