@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from specxform.errors import InputError
+from specxform.errors import InputError, SpecError
 from specxform.io import (
     ARRAY_SUFFIXES,
     FORMATS,
@@ -221,3 +221,54 @@ def add_chunking_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--normalise", choices=("peak", "none"),
                         help="peak-normalise each clip, or keep its recorded level (default: "
                         "the teacher's; none for soundaqnet, whose loudness input depends on it)")
+
+
+def checkpoint_option(reserved: tuple[str, ...], example: str
+                      ) -> Callable[[str], tuple[str, str]]:
+    """argparse type of ``--checkpoint NAME=CKPT``; ``reserved`` names are the built-in methods."""
+
+    def parse(text: str) -> tuple[str, str]:
+        name, sep, path = text.partition("=")
+        name = name.strip()
+        if not sep or not name or not path:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not NAME=CKPT; e.g. --checkpoint {example}=runs/{example}/best.pt"
+            )
+        if name in reserved or "," in name:
+            raise argparse.ArgumentTypeError(
+                f"checkpoint name {name!r} is taken by a built-in method or has a comma; use "
+                f"another, e.g. {example}"
+            )
+        return name, path
+
+    return parse
+
+
+def method_list_option(example: str) -> Callable[[str], tuple[str, ...]]:
+    """argparse type of a comma-separated ``--methods`` list."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        methods = tuple(m.strip() for m in text.split(",") if m.strip())
+        if not methods:
+            raise argparse.ArgumentTypeError(f"{text!r} names no method; e.g. {example}")
+        return methods
+
+    return parse
+
+
+def pair_teacher(registry: Any, args: argparse.Namespace) -> tuple[str, Any]:
+    """``--teacher`` (default: the pair's) and its module with ``--weights``, checked against
+    ``--target``."""
+    from specxform.cli.classify import load_teacher
+
+    name = args.teacher or registry.pair(args.source, args.target).teacher
+    if name is None:
+        known = ", ".join(f"{t.name} ({t.target})" for t in registry.teachers()) or "none"
+        raise SpecError(f"no teacher for target {args.target!r}; give --teacher NAME "
+                        f"(registered: {known}).")
+    entry = registry.teacher(name)
+    if entry.target != args.target:
+        raise SpecError(f"teacher {name!r} consumes {entry.target!r}, not {args.target!r}; "
+                        f"use --target {entry.target}.")
+    offline = any(t.name == "soundaqnet" for t in registry.teachers())
+    return name, load_teacher(entry, args.weights, offline)

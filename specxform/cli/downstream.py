@@ -32,27 +32,6 @@ CSV_COLUMNS = ("method", "fold", "metric", "value", "low", "high", "std", "n_tra
                "n_test")
 
 
-def _checkpoint(text: str) -> tuple[str, str]:
-    name, sep, path = text.partition("=")
-    name = name.strip()
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not NAME=CKPT; e.g. --checkpoint logits=runs/logits/best.pt"
-        )
-    if name in BUILTIN_METHODS or "," in name:
-        raise argparse.ArgumentTypeError(
-            f"checkpoint name {name!r} is taken or has a comma; use another, e.g. 'student'"
-        )
-    return name, path
-
-
-def _method_list(text: str) -> tuple[str, ...]:
-    methods = tuple(m.strip() for m in text.split(",") if m.strip())
-    if not methods:
-        raise argparse.ArgumentTypeError(f"{text!r} names no method; e.g. true,pinv")
-    return methods
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``downstream`` command."""
     parser = subparsers.add_parser(
@@ -70,10 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--teacher", metavar="NAME",
                         help="teacher classifier (default: the pair's or the target's)")
     parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
-    parser.add_argument("--methods", type=_method_list, default=("true", "pinv"),
-                        metavar="LIST", help="comma-separated, from true, pinv, nnls, ridge "
-                        "(default: true,pinv); checkpoints are added")
-    parser.add_argument("--checkpoint", type=_checkpoint, action="append", default=[],
+    parser.add_argument("--methods", type=common.method_list_option("true,pinv"),
+                        default=("true", "pinv"), metavar="LIST",
+                        help="comma-separated, from true, pinv, nnls, ridge (default: "
+                        "true,pinv); checkpoints are added")
+    parser.add_argument("--checkpoint", type=common.checkpoint_option(BUILTIN_METHODS, "logits"),
+                        action="append", default=[],
                         metavar="NAME=CKPT", help="a trained checkpoint, evaluated as NAME "
                         "(repeatable)")
     parser.add_argument("--folds", type=int, default=5, metavar="K",
@@ -113,22 +94,6 @@ def _methods(args: argparse.Namespace) -> list[str]:
     if len(set(names)) != len(names):
         raise SpecError(f"a method name is given twice: {names}; name each checkpoint once.")
     return names
-
-
-def _teacher(registry: Any, args: argparse.Namespace) -> tuple[str, Any]:
-    from specxform.cli.classify import load_teacher
-
-    name = args.teacher or registry.pair(args.source, args.target).teacher
-    if name is None:
-        known = ", ".join(f"{t.name} ({t.target})" for t in registry.teachers()) or "none"
-        raise SpecError(f"no teacher for target {args.target!r}; give --teacher NAME "
-                        f"(registered: {known}).")
-    entry = registry.teacher(name)
-    if entry.target != args.target:
-        raise SpecError(f"teacher {name!r} consumes {entry.target!r}, not {args.target!r}; "
-                        f"use --target {entry.target}.")
-    offline = any(t.name == "soundaqnet" for t in registry.teachers())
-    return name, load_teacher(entry, args.weights, offline)
 
 
 def _load_checkpoints(args: argparse.Namespace, registry: Any, teacher_name: str,
@@ -210,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     registry = plugins.get_registry()
     registry.pair(args.source, args.target)  # unknown names: the closest ones are suggested
     device = select_device(args.device)
-    teacher_name, teacher = _teacher(registry, args)
+    teacher_name, teacher = common.pair_teacher(registry, args)
     models = _load_checkpoints(args, registry, teacher_name, device)
     dataset = registry.dataset(args.dataset).factory(args.data)
     folds, scheme = dataset_folds(dataset, folds=args.folds, seed=args.seed,

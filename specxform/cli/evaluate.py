@@ -41,28 +41,6 @@ CSV_COLUMNS = ("method", "kind", "metric", "value", "low", "high", "n_files", "n
                "overlap")
 
 
-def _checkpoint(text: str) -> tuple[str, str]:
-    name, sep, path = text.partition("=")
-    name = name.strip()
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not NAME=CKPT; e.g. --checkpoint cnn-logits=runs/logits/best.pt"
-        )
-    if name in PINV_METHODS or "," in name:
-        raise argparse.ArgumentTypeError(
-            f"checkpoint name {name!r} is a built-in method or has a comma; use another, "
-            "e.g. cnn-logits"
-        )
-    return name, path
-
-
-def _method_list(text: str) -> tuple[str, ...]:
-    methods = tuple(m.strip() for m in text.split(",") if m.strip())
-    if not methods:
-        raise argparse.ArgumentTypeError(f"{text!r} names no method; e.g. pinv,nnls")
-    return methods
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` command."""
     parser = subparsers.add_parser(
@@ -84,10 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="part of the grouped split to evaluate (default: test)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the split, as given to `specxform train` (default: 0)")
-    parser.add_argument("--methods", type=_method_list, default=("pinv", "nnls"), metavar="LIST",
+    parser.add_argument("--methods", type=common.method_list_option("pinv,nnls"),
+                        default=("pinv", "nnls"), metavar="LIST",
                         help="comma-separated: pinv, nnls, ridge, or names given with "
                         "--checkpoint (default: pinv,nnls; checkpoints are added)")
-    parser.add_argument("--checkpoint", type=_checkpoint, action="append", default=[],
+    parser.add_argument("--checkpoint",
+                        type=common.checkpoint_option(PINV_METHODS, "cnn-logits"),
+                        action="append", default=[],
                         metavar="NAME=CKPT", help="a trained checkpoint (student or retrained "
                         "teacher) evaluated as NAME (repeatable)")
     common.add_chunking_arguments(parser)
@@ -131,22 +112,6 @@ def method_names(methods: Sequence[str], checkpoints: Sequence[tuple[str, str]])
             "of `specxform train`), or drop them."
         )
     return [*dict.fromkeys(methods), *(n for n in given if n not in methods)]
-
-
-def _teacher(registry: Any, args: argparse.Namespace) -> tuple[str, Any]:
-    from specxform.cli.classify import load_teacher
-
-    name = args.teacher or registry.pair(args.source, args.target).teacher
-    if name is None:
-        known = ", ".join(f"{t.name} ({t.target})" for t in registry.teachers()) or "none"
-        raise SpecError(f"no teacher for target {args.target!r}; give --teacher NAME "
-                        f"(registered: {known}).")
-    entry = registry.teacher(name)
-    if entry.target != args.target:
-        raise SpecError(f"teacher {name!r} consumes {entry.target!r}, not {args.target!r}; "
-                        f"use --target {entry.target}.")
-    offline = any(t.name == "soundaqnet" for t in registry.teachers())
-    return name, load_teacher(entry, args.weights, offline)
 
 
 def _check_args(args: argparse.Namespace) -> None:
@@ -199,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     registry = plugins.get_registry()
     registry.pair(args.source, args.target)  # unknown names: the closest ones are suggested
     device = select_device(args.device)
-    teacher_name, teacher = _teacher(registry, args)
+    teacher_name, teacher = common.pair_teacher(registry, args)
     dataset = registry.dataset(args.dataset).factory(args.data)
     clip_names = split_names(dataset, args.split, args.seed)
     progress = common.stderr().is_terminal
