@@ -75,7 +75,9 @@ def two_ranks(tiny_cache: FeatureCache, tmp_path_factory: pytest.TempPathFactory
 def test_only_rank_0_writes_one_set_of_checkpoints(two_ranks):
     out, ranks = two_ranks
     assert [r["world"] for r in ranks] == [2, 2]
-    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "log.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pt", "last.pt", "log.csv",
+                                                     "tensorboard"]
+    assert len(list((out / "tensorboard").iterdir())) == 1  # one event file, rank 0's
     assert ranks[0]["writes"].count("last.pt") == CONFIG.epochs and ranks[1]["writes"] == []
     assert trainer.read_checkpoint(out / "last.pt")["epoch"] == CONFIG.epochs
 
