@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+import harness
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,22 +223,6 @@ def measure(file: Path, checkpoint: Path, teacher: str, work: Path) -> dict[str,
 # ----------------------------------------------------------------------------- report
 
 
-def machine() -> dict[str, Any]:
-    import torch
-
-    import specxform
-
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines()
-                 if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "numpy": np.__version__,
-            "specxform": specxform.__version__, "load_average_1min": os.getloadavg()[0]}
-
-
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     rows = [
@@ -296,7 +280,7 @@ def main() -> None:
         child(args)
         return
     teacher_name = "bench_fast" if args.teacher == "fast" else "soundaqnet"
-    report: dict[str, Any] = {"machine": machine(), "student": STUDENT, "files": [],
+    report: dict[str, Any] = {"machine": harness.machine(), "student": STUDENT, "files": [],
                               "teacher": ("a linear layer on the time-mean PANN Mel (fast "
                                           "stand-in)" if args.teacher == "fast" else
                                           "SoundAQnet (cense -> soundaqnet, loudness from "

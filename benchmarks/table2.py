@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -49,12 +48,12 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import harness
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import specxform
 from specxform import weights
 from specxform.cache import Chunking, FeatureCache, build_cache
 from specxform.cli.evaluate import cell, make_report, markdown_table, per_class_rows, write_figures
@@ -263,18 +262,10 @@ def goals(report: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def machine(device: torch.device) -> dict[str, Any]:
-    """CPU model, cores, load, versions and the torch device of the run."""
-    cpu = platform.processor() or platform.machine()
-    info = Path("/proc/cpuinfo")
-    if info.exists():
-        names = [ln.split(":", 1)[1].strip() for ln in info.read_text().splitlines()
-                 if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
+    """:func:`harness.machine` plus the torch device of the run."""
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "device": str(device), "gpu": gpu, "load_average_1min": os.getloadavg()[0],
-            "python": platform.python_version(), "torch": str(torch.__version__),
-            "numpy": np.__version__, "specxform": specxform.__version__}
+    return harness.machine() | {"torch_threads": torch.get_num_threads(), "device": str(device),
+                                "gpu": gpu}
 
 
 # ---------------------------------------------------------------------------- reporting

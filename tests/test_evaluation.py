@@ -269,7 +269,11 @@ def _table2() -> ModuleType:
     spec = importlib.util.spec_from_file_location("table2", ROOT / "benchmarks" / "table2.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # for its `import harness`
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
     return module
 
 
