@@ -40,3 +40,24 @@ def excerpt_files(shared_data: Path) -> list[Path]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors: one thread is faster than two, and far faster on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_registry() -> Registry:
+    """The installed plugins plus the tiny test teachers (``tiny``, ``tiny_aux``)."""
+    from training.training_helpers import TinyPlugin
+
+    from specxform.plugins import load_plugins
+
+    return load_plugins(extra=[("tiny", TinyPlugin())]).registry

@@ -47,13 +47,7 @@ from specxform.pinv import PinvTranscoder
 from specxform.plugins import get_registry
 from specxform.registry import Registry
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- metrics ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from torch import Tensor, nn
-from training.training_helpers import EXCERPT, TINY_STUDENT, TinyPlugin, TinyTeacher, few_clips
+from training.training_helpers import EXCERPT, TINY_STUDENT, TinyTeacher, few_clips
 
 from specxform import trainer
 from specxform.cache import FeatureCache, build_cache, teacher_digest
@@ -31,7 +31,6 @@ from specxform.evaluation import (
 )
 from specxform.evaluation_figures import plot_example, plot_per_class
 from specxform.losses import LossConfig
-from specxform.plugins import load_plugins
 from specxform.registry import Registry
 from specxform.teachers.base import TeacherOutput
 
@@ -39,17 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = trainer.TrainConfig(epochs=1, batch_size=8)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_registry() -> Registry:
-    return load_plugins(extra=[("tiny", TinyPlugin())]).registry
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
-from downstream_helpers import TinyPlugin, TinyTeacher, make_folder, make_sonyc, make_urbansound8k
+from downstream_helpers import TinyTeacher, make_folder, make_sonyc, make_urbansound8k
 from training.training_helpers import TINY_STUDENT
 
 from specxform import plugins
@@ -23,17 +22,7 @@ from specxform.trainer import TrainConfig, train
 FILES = ("downstream.json", "downstream.csv", "downstream.md")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_registry() -> Registry:
-    return plugins.load_plugins(extra=[("tiny", TinyPlugin())]).registry
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

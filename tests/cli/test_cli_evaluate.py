@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from training.training_helpers import EXCERPT, TINY_STUDENT, TinyPlugin, TinyTeacher, few_clips
+from training.training_helpers import EXCERPT, TINY_STUDENT, TinyTeacher, few_clips
 
 from specxform import evaluation_figures, plugins, trainer
 from specxform.cache import build_cache
@@ -20,17 +20,7 @@ BASE = ["evaluate", "--source", "cense", "--target", "pann", "--teacher", "tiny"
         "--bootstrap", "50", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def tiny_registry() -> Registry:
-    return plugins.load_plugins(extra=[("tiny", TinyPlugin())]).registry
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(autouse=True)

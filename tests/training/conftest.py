@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from training_helpers import TinyTeacher, few_clips, small_split
 
 from specxform.cache import FeatureCache, build_cache
@@ -35,9 +34,5 @@ def tiny_cache(few: list[Clip], registry: Registry,
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread is faster than two, and far faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread: None) -> None:
+    """Every training test runs torch on one thread (see tests/conftest.py)."""
