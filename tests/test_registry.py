@@ -313,3 +313,34 @@ def test_pair_lookup_refuses_impossible_pairs(
 ) -> None:
     with pytest.raises(error, match=message):
         fresh.pair(source, target)
+
+
+def test_teacher_chunking_defaults_and_overrides(fresh: Registry) -> None:
+    from specxform.cache import Chunking
+
+    fresh.add_teacher("plain", target="pann", factory=_factory, num_classes=5)
+    fresh.add_teacher("long", target="pann", factory=_factory, num_classes=5, chunk_seconds=4,
+                      normalise="none")
+    assert Chunking.for_teacher(fresh.teacher("plain")) == Chunking(seconds=1.0, normalise="peak")
+    assert Chunking.for_teacher(fresh.teacher("long")) == Chunking(seconds=4.0, normalise="none")
+    assert Chunking.for_teacher(fresh.teacher("long"), seconds=2.0) == Chunking(2.0, "none")
+    assert Chunking.for_teacher(fresh.teacher("long"), normalise="peak").normalise == "peak"
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("chunk_seconds", 0, "chunk_seconds > 0, got 0"),
+    ("chunk_seconds", "1", "chunk_seconds > 0, got '1'"),
+    ("normalise", "rms", "normalise must be 'peak' or 'none', got 'rms'"),
+])
+def test_teacher_chunking_is_validated(fresh: Registry, option: str, value: object,
+                                       message: str) -> None:
+    with pytest.raises(PluginError, match=message):
+        fresh.add_teacher("toy", target="pann", factory=_factory, num_classes=5,
+                          **{option: value})  # type: ignore[arg-type]
+
+
+def test_soundaqnet_declares_long_chunks_at_the_recorded_level(registry: Registry) -> None:
+    if "soundaqnet" not in {t.name for t in registry.teachers()}:
+        pytest.skip("the soundaqnet package is not installed")
+    entry = registry.teacher("soundaqnet")
+    assert (entry.chunk_seconds, entry.normalise) == (4.0, "none")
