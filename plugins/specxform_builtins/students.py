@@ -1,4 +1,4 @@
-"""Built-in student: the companion code's residual CNN on the PINV log-Mel."""
+"""Built-in students: the companion code's residual CNN, and the coarse-rate ``coarse_texture``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,13 @@ def residual_cnn(*args: Any, **kwargs: Any) -> Any:
     return build(*args, **kwargs)
 
 
+def coarse_texture(*args: Any, **kwargs: Any) -> Any:
+    """``specxform_builtins.coarse_texture.coarse_texture``: the coarse-rate student."""
+    from specxform_builtins.coarse_texture import coarse_texture as build
+
+    return build(*args, **kwargs)
+
+
 @specxform.hookimpl
 def specxform_add_students(registry: Registry) -> None:
     registry.add_student(
@@ -22,4 +29,10 @@ def specxform_add_students(registry: Registry) -> None:
         factory=residual_cnn,
         description="pinv - conv(pinv): 5 replication-padded 3x5 convolutions, 64 channels "
         "(186,497 parameters)",
+    )
+    registry.add_student(
+        "coarse_texture",
+        factory=coarse_texture,
+        description="refines at the source's frame rate (48-channel residual 3x5 stack), then "
+        "a fixed-noise texture and two 3x3 convolutions at the target rate",
     )

@@ -1,0 +1,118 @@
+"""The ``coarse_texture`` student: most of the work at the source's frame rate, texture at the end.
+
+Why this shape. A third-octave source carries information at its own frame
+rate (8 frames/s for Cense, 1 for slow third octaves); the target Mel has 100.
+The PINV Mel between two source frames is an interpolation, so a network that
+convolves it at 100 frames/s (the reference :class:`~specxform.students.ResidualCNN`)
+spends most of its 2.4 GFLOP per second of audio on redundant frames. This
+student averages the PINV Mel down to the source's frame rate, refines it there
+with a residual stack of 2-D convolutions (time x Mel), and comes back to the
+target rate only for two thin convolutions.
+
+The second reason is texture (SPEC section 5): real Mels fluctuate from frame
+to frame by about 0.4 natural-log units, PINV Mels by 0.06, and a classifier
+hears the smooth PINV Mel as a synthesizer. A deterministic network cannot
+invent fluctuation from a smooth input, so the student is given one: a fixed
+Gaussian field (generated from ``seed``, not stored in checkpoints) whose gain
+per (time, band) the coarse stage predicts. The output is::
+
+    mel + offset(t, f) + gain(t, f) * noise(t, f) + fine(mel, features, noise)
+
+with ``offset`` and ``gain`` predicted at the coarse rate and interpolated, and
+``fine`` two 3x3 convolutions at the target rate. The same input gives the
+same output (the field is fixed), so transcoding stays reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from specxform.errors import SpecError
+
+__all__ = ["CoarseTextureConfig", "coarse_texture"]
+
+#: Length of the fixed noise field, in target frames; longer inputs tile it.
+NOISE_FRAMES = 4096
+
+
+def _at_least(minimum: int):
+    def check(instance: object, attribute: attrs.Attribute, value: int) -> None:
+        if not isinstance(value, int) or value < minimum:
+            raise SpecError(f"coarse_texture {attribute.name} must be an int >= {minimum}, "
+                            f"got {value!r}.")
+
+    return check
+
+
+@attrs.frozen
+class CoarseTextureConfig:
+    """Shape of a :class:`CoarseTexture` student.
+
+    Parameters
+    ----------
+    channels : int
+        Width of the coarse-rate stack.
+    blocks : int
+        Residual blocks (two 3x5 convolutions each) at the coarse rate.
+    fine_channels : int
+        Width of the target-rate refinement (two 3x3 convolutions).
+    noise_gain : float
+        Initial texture gain, in natural-log units of power (converted to the
+        target's unit); 1.0 is about the fluctuation of real Mels.
+    seed : int
+        Seed of the fixed noise field.
+    """
+
+    channels: int = attrs.field(default=48, validator=_at_least(1))
+    blocks: int = attrs.field(default=3, validator=_at_least(0))
+    fine_channels: int = attrs.field(default=16, validator=_at_least(1))
+    noise_gain: float = attrs.field(default=1.0, converter=float)
+    seed: int = attrs.field(default=0, validator=_at_least(0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (JSON- and checkpoint-safe)."""
+        return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CoarseTextureConfig:
+        """Rebuild from :meth:`to_dict` output; unknown keys are refused."""
+        known = [f.name for f in attrs.fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise SpecError(f"unknown coarse_texture option(s) {unknown}; valid options are "
+                            f"{known}.")
+        return cls(**data)
+
+
+def log_power_unit(target: Any) -> float:
+    """How many of the target's units one natural-log unit of power is.
+
+    dB of power: 10 / ln 10; natural log of a magnitude: 1/2; a per-band
+    standardisation divides by its mean standard deviation.
+    """
+    scaling = target.scaling
+    unit = {"db": 10.0 / math.log(10.0), "ln": 1.0, "none": 1.0}[scaling.log]
+    if scaling.domain == "magnitude" and scaling.log == "ln":
+        unit = 0.5
+    if scaling.std is not None:
+        unit /= sum(scaling.std) / len(scaling.std)
+    return unit
+
+
+def coarse_texture(source: Any, target: Any, **config: Any) -> Any:
+    """Student factory registered as ``coarse_texture``.
+
+    The coarse rate is the source's frame rate; ``config`` holds
+    :class:`CoarseTextureConfig` fields.
+    """
+    from specxform_builtins._coarse_texture_model import CoarseTexture
+
+    cfg = CoarseTextureConfig.from_dict(config)
+    ratio = target.framing.sample_rate / target.framing.hop_length / (
+        source.framing.sample_rate / source.framing.hop_length)
+    return CoarseTexture(cfg, n_mels=target.n_bands, time_ratio=ratio,
+                         gain_unit=log_power_unit(target))
