@@ -63,15 +63,18 @@ class CoarseTexture(nn.Module):
         self.fine1 = nn.Conv2d(2 + cf, cf, 3, padding=1, padding_mode="replicate")
         self.fine2 = nn.Conv2d(cf, 1, 3, padding=1, padding_mode="replicate")
         # Start as "PINV plus texture of the initial gain": offset 0, fine path 0.
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
         initial = config.noise_gain * gain_unit
         with torch.no_grad():
+            self.head.weight.zero_()
+            self.fine2.weight.zero_()
+            for conv in (self.head, self.fine2):
+                assert conv.bias is not None
+                conv.bias.zero_()
+            assert self.head.bias is not None
             self.head.bias[1] = _softplus_inverse(initial) if initial > 0 else -20.0
-        nn.init.zeros_(self.fine2.weight)
-        nn.init.zeros_(self.fine2.bias)
         generator = torch.Generator().manual_seed(config.seed)
         noise = torch.randn(NOISE_FRAMES, n_mels, generator=generator)
+        self.noise: Tensor
         self.register_buffer("noise", noise, persistent=False)
 
     def coarse_frames(self, frames: int) -> int:
