@@ -34,6 +34,7 @@ def _cnn14(
 def _yamnet(
     weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True, **kwargs: Any
 ) -> Any:
+    """YAMNet from ``yamnet.h5``, an official ``.tflite`` file or a state dict (by content)."""
     from specxform.teachers.yamnet import YAMNet
 
     return YAMNet.pretrained(weights, **kwargs) if pretrained else YAMNet().eval()

@@ -33,7 +33,15 @@ Weights: :func:`load_yamnet_h5` reads the official ``yamnet.h5`` (Keras HDF5
 weights, 110 datasets named like ``layer2/depthwise_conv/layer2/depthwise_conv/
 depthwise_kernel:0`` and ``logits/logits/kernel:0``); :func:`load_yamnet_state_dict`
 reads this module's own state dict (110 entries, one per HDF5 dataset) or that of
-the w-hc/torch_audioset port.
+the w-hc/torch_audioset port; :func:`state_dict_from_tflite` reads Google's int8
+TFLite files (TensorFlow Hub's waveform-in ``lite-model_yamnet_classification_tflite_1``
+and Coral's patch-in ``yamnet_spectra_in``) with the LiteRT interpreter.
+
+The TFLite files fold each BatchNorm into a bias and use ReLU6, so the module has
+two switches: ``folded_batchnorm=True`` replaces every BatchNorm by a bias on the
+preceding convolution (state-dict keys ``...conv.bias``, 56 entries) and
+``activation="relu6"`` clips at 6. :meth:`YAMNet.pretrained` picks both from the
+weight file, whose format is detected from its content (:func:`weight_file_format`).
 """
 
 from __future__ import annotations
@@ -42,9 +50,10 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import attrs
 import numpy as np
@@ -64,10 +73,13 @@ __all__ = [
     "YAMNET_DROPPED_AUDIOSET_INDICES",
     "YAMNET_NUM_CLASSES",
     "YAMNET_TO_AUDIOSET",
+    "Activation",
     "ClassMapEntry",
+    "WeightFormat",
     "YAMNet",
     "audioset_to_yamnet",
     "check_class_maps",
+    "fold_batchnorm",
     "h5_dataset_names",
     "load_yamnet_h5",
     "load_yamnet_state_dict",
@@ -77,7 +89,10 @@ __all__ = [
     "parse_class_map",
     "patch_frames",
     "read_class_map",
+    "read_yamnet_weights",
     "state_dict_from_h5",
+    "state_dict_from_tflite",
+    "weight_file_format",
     "yamnet_to_audioset",
 ]
 
@@ -93,6 +108,11 @@ PATCH_HOP_SAMPLES = 7_680  # 0.48 s at 16 kHz
 BN_EPSILON = 1e-4
 KERAS_TRAINABLE_PARAMETERS = 3_729_481
 PORT_PARAMETERS = 3_740_425
+
+#: The nonlinearity after every convolution: Keras' ``yamnet.h5`` uses ReLU, the
+#: TFLite graphs ReLU6 (their activation tensors are named ``.../Relu6``).
+Activation = Literal["relu", "relu6"]
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "relu6": F.relu6}
 
 #: (stride, filters) of the 14 layers; layer 1 is a full conv, 2..14 separable.
 LAYERS: tuple[tuple[int, int], ...] = (
@@ -123,13 +143,22 @@ def tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 
 
 class SameConv2d(nn.Conv2d):
-    """``nn.Conv2d`` without bias whose padding follows TensorFlow's ``"SAME"`` rule."""
+    """``nn.Conv2d`` whose padding follows TensorFlow's ``"SAME"`` rule.
+
+    Without bias unless ``bias=True`` (the folded-BatchNorm variant).
+    """
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel: int, stride: int = 1, groups: int = 1
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        stride: int = 1,
+        groups: int = 1,
+        bias: bool = False,
     ) -> None:
         super().__init__(
-            in_channels, out_channels, kernel, stride, padding=0, groups=groups, bias=False
+            in_channels, out_channels, kernel, stride, padding=0, groups=groups, bias=bias
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -174,33 +203,46 @@ class KerasBatchNorm2d(nn.Module):
         )
 
 
-class _ConvLayer(nn.Module):
-    """Layer 1: 3x3 conv, BatchNorm, ReLU."""
+def _norm(channels: int, folded: bool) -> nn.Module:
+    """BatchNorm, or identity when it is folded into the convolution's bias."""
+    return nn.Identity() if folded else KerasBatchNorm2d(channels)
 
-    def __init__(self, in_channels: int, filters: int, stride: int) -> None:
+
+class _ConvLayer(nn.Module):
+    """Layer 1: 3x3 conv, BatchNorm (or a folded bias), ReLU or ReLU6."""
+
+    def __init__(
+        self, in_channels: int, filters: int, stride: int, folded: bool, act: Activation
+    ) -> None:
         super().__init__()
-        self.conv = SameConv2d(in_channels, filters, 3, stride)
-        self.bn = KerasBatchNorm2d(filters)
+        self.conv = SameConv2d(in_channels, filters, 3, stride, bias=folded)
+        self.bn = _norm(filters, folded)
+        self.act = _ACTIVATIONS[act]
 
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, in, H, W) -> (batch, filters, ceil(H / s), ceil(W / s))``."""
-        return F.relu(self.bn(self.conv(x)))
+        return self.act(self.bn(self.conv(x)))
 
 
 class _SeparableLayer(nn.Module):
-    """Layers 2..14: 3x3 depthwise conv, BN, ReLU, 1x1 pointwise conv, BN, ReLU."""
+    """Layers 2..14: 3x3 depthwise conv, BN, act, 1x1 pointwise conv, BN, act."""
 
-    def __init__(self, in_channels: int, filters: int, stride: int) -> None:
+    def __init__(
+        self, in_channels: int, filters: int, stride: int, folded: bool, act: Activation
+    ) -> None:
         super().__init__()
-        self.depthwise_conv = SameConv2d(in_channels, in_channels, 3, stride, in_channels)
-        self.depthwise_bn = KerasBatchNorm2d(in_channels)
-        self.pointwise_conv = SameConv2d(in_channels, filters, 1)
-        self.pointwise_bn = KerasBatchNorm2d(filters)
+        self.depthwise_conv = SameConv2d(
+            in_channels, in_channels, 3, stride, in_channels, bias=folded
+        )
+        self.depthwise_bn = _norm(in_channels, folded)
+        self.pointwise_conv = SameConv2d(in_channels, filters, 1, bias=folded)
+        self.pointwise_bn = _norm(filters, folded)
+        self.act = _ACTIVATIONS[act]
 
     def forward(self, x: Tensor) -> Tensor:
         """``(batch, in, H, W) -> (batch, filters, ceil(H / s), ceil(W / s))``."""
-        x = F.relu(self.depthwise_bn(self.depthwise_conv(x)))
-        return F.relu(self.pointwise_bn(self.pointwise_conv(x)))
+        x = self.act(self.depthwise_bn(self.depthwise_conv(x)))
+        return self.act(self.pointwise_bn(self.pointwise_conv(x)))
 
 
 # -------------------------------------------------------------------------------- patches
@@ -289,11 +331,21 @@ def _clip_logits(patch_logits: Tensor) -> Tensor:
 class YAMNet(Teacher):
     """YAMNet classifier on precomputed natural-log Mel spectrograms.
 
+    Parameters
+    ----------
+    activation : {"relu", "relu6"}
+        Nonlinearity after each convolution: ``"relu"`` for the Keras ``yamnet.h5``,
+        ``"relu6"`` for the weights of the TFLite files (their graph's op).
+    folded_batchnorm : bool
+        ``True``: every BatchNorm is folded into a bias of the preceding convolution
+        (the TFLite files' form); the BatchNorm modules are identities.
+
     Attributes
     ----------
     layer1 ... layer14 : nn.Module
         The convolution stack (state-dict names ``layerN.{conv,bn}`` for layer 1,
-        ``layerN.{depthwise,pointwise}_{conv,bn}`` for the others).
+        ``layerN.{depthwise,pointwise}_{conv,bn}`` for the others; folded:
+        ``layerN.conv.{weight,bias}``, ``layerN.{depthwise,pointwise}_conv.{weight,bias}``).
     logits : nn.Linear
         ``Dense(521)`` on the 1024-d embedding.
     """
@@ -302,14 +354,27 @@ class YAMNet(Teacher):
     min_frames: ClassVar[int] = PATCH_FRAMES
     n_mels: ClassVar[int] = N_MELS
 
-    def __init__(self) -> None:
+    def __init__(self, activation: Activation = "relu", folded_batchnorm: bool = False) -> None:
         super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise InputError(
+                f"YAMNet activation {activation!r} is not one of {sorted(_ACTIVATIONS)}; "
+                f"use 'relu' for yamnet.h5 weights, 'relu6' for the TFLite files'."
+            )
+        self.activation: Activation = activation
+        self.folded_batchnorm = bool(folded_batchnorm)
         channels = 1
         for i, (stride, filters) in enumerate(LAYERS, start=1):
             block = _ConvLayer if i == 1 else _SeparableLayer
-            self.add_module(f"layer{i}", block(channels, filters, stride))
+            self.add_module(
+                f"layer{i}", block(channels, filters, stride, self.folded_batchnorm, activation)
+            )
             channels = filters
         self.logits = nn.Linear(channels, YAMNET_NUM_CLASSES)
+
+    def extra_repr(self) -> str:
+        """Activation and BatchNorm form, shown by ``print(model)``."""
+        return f"activation={self.activation!r}, folded_batchnorm={self.folded_batchnorm}"
 
     def embed(self, patches: Tensor) -> Tensor:
         """1024-d embeddings of patches.
@@ -371,7 +436,11 @@ class YAMNet(Teacher):
         return TeacherOutput(_clip_logits(patch_logits), torch.sigmoid(patch_logits).mean(dim=1))
 
     def batchnorm_channels(self) -> int:
-        """Number of BatchNorm channels (10,944): the gammas an affine port adds."""
+        """Number of BatchNorm channels (10,944; 0 when folded): the gammas an affine port adds.
+
+        Folding keeps :meth:`trainable_parameter_count` at 3,729,481: each beta
+        becomes one conv bias.
+        """
         return sum(m.bias.numel() for m in self.modules() if isinstance(m, KerasBatchNorm2d))
 
     def port_parameter_count(self) -> int:
@@ -400,20 +469,47 @@ class YAMNet(Teacher):
         return model.eval()
 
     @classmethod
+    def from_tflite(cls, file: str | os.PathLike[str], activation: Activation = "relu6") -> Self:
+        """Build the folded, ReLU6 model from an official YAMNet ``.tflite`` file, in eval mode.
+
+        ``activation="relu"`` is only for measuring what ReLU6 changes.
+        """
+        model = cls(activation=activation, folded_batchnorm=True)
+        load_yamnet_state_dict(model, state_dict_from_tflite(file))
+        return model.eval()
+
+    @classmethod
     def pretrained(
-        cls, weights: str | os.PathLike[str] | None = None, *, download: bool = True
+        cls,
+        weights: str | os.PathLike[str] | None = None,
+        *,
+        download: bool = True,
+        activation: Activation | None = None,
     ) -> Self:
         """The official model from ``weights`` (``--weights PATH``), the cache or a download.
 
-        ``weights`` may be a Keras ``.h5`` file or a PyTorch file holding a state dict
-        (this module's or the torch_audioset port's), bare or under ``"state_dict"``
-        or ``"model"``. See :func:`specxform.weights.resolve`.
+        ``weights`` may be a Keras HDF5 file (``yamnet.h5``), one of Google's YAMNet
+        TFLite files, or a PyTorch file holding a state dict (this module's, folded
+        or not, or the torch_audioset port's), bare or under ``"state_dict"`` or
+        ``"model"``; the format is read from the file's first bytes, not its name
+        (:func:`weight_file_format`). See :func:`specxform.weights.resolve`.
+
+        ``activation`` defaults to the file's own: ReLU for HDF5 and unfolded state
+        dicts, ReLU6 for TFLite files and folded state dicts (whose only official
+        source is the TFLite files).
         """
         from specxform import weights as catalogue
 
         file = catalogue.resolve(catalogue.get("yamnet"), weights, download=download)
-        model = cls()
-        load_yamnet_weights(model, file)
+        state, fmt = read_yamnet_weights(file)
+        folded = _is_folded(state)
+        if activation is None:
+            activation = "relu6" if folded else "relu"
+        model = cls(activation=activation, folded_batchnorm=folded)
+        try:
+            load_yamnet_state_dict(model, state)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{file} ({fmt}): {exc}") from exc
         return model.eval()
 
 
@@ -573,22 +669,298 @@ def load_yamnet_h5(model: YAMNet, file: str | os.PathLike[str]) -> None:
     load_yamnet_state_dict(model, state_dict_from_h5(file))
 
 
-def load_yamnet_weights(model: YAMNet, file: str | os.PathLike[str]) -> None:
-    """Load ``file`` by its kind: Keras HDF5 (``.h5``) or a PyTorch state-dict file."""
-    import h5py
-
+def _torch_state_dict(file: str | os.PathLike[str]) -> Mapping[str, Tensor]:
+    """The state dict in a PyTorch file, bare or under ``"state_dict"`` / ``"model"``."""
     from specxform.weights import load_torch_file
 
-    if h5py.is_hdf5(file):
-        load_yamnet_h5(model, file)
-        return
     content = load_torch_file(file)
     for key in ("state_dict", "model"):
         if isinstance(content, Mapping) and isinstance(content.get(key), Mapping):
             content = content[key]
     if not isinstance(content, Mapping):
         raise CheckpointError(f"{file} holds a {type(content).__name__}, not a state dict.")
-    load_yamnet_state_dict(model, content)
+    return content
+
+
+def read_yamnet_weights(
+    file: str | os.PathLike[str],
+) -> tuple[Mapping[str, Tensor], WeightFormat]:
+    """Read any YAMNet weight file into a state dict, by the format of its content.
+
+    Returns
+    -------
+    state : mapping of str to Tensor
+        Unfolded (110 entries, HDF5 and most PyTorch files) or folded (56, TFLite).
+    format : {"hdf5", "tflite", "torch"}
+        What :func:`weight_file_format` found.
+    """
+    fmt = weight_file_format(file)
+    if fmt == "hdf5":
+        return state_dict_from_h5(file), fmt
+    if fmt == "tflite":
+        return state_dict_from_tflite(file), fmt
+    return _torch_state_dict(file), fmt
+
+
+def load_yamnet_weights(model: YAMNet, file: str | os.PathLike[str]) -> None:
+    """Load ``file`` into ``model``, by its content: Keras HDF5, TFLite or PyTorch.
+
+    Raises
+    ------
+    CheckpointError
+        If the file's BatchNorm form (folded or not) differs from ``model``'s: TFLite
+        weights need ``YAMNet(activation="relu6", folded_batchnorm=True)``
+        (or :meth:`YAMNet.pretrained`, which builds the right one).
+    """
+    state, fmt = read_yamnet_weights(file)
+    if _is_folded(state) != model.folded_batchnorm:
+        want = "folded" if _is_folded(state) else "unfolded"
+        raise CheckpointError(
+            f"{file} ({fmt}) holds {want} BatchNorm weights but the model has "
+            f"folded_batchnorm={model.folded_batchnorm}; build "
+            f"YAMNet(folded_batchnorm={not model.folded_batchnorm}) or use YAMNet.pretrained()."
+        )
+    load_yamnet_state_dict(model, state)
+
+
+def _is_folded(state: Mapping[str, Tensor]) -> bool:
+    """Whether a state dict has BatchNorm folded into conv biases."""
+    return "layer1.conv.bias" in state
+
+
+def _bn_to_conv() -> dict[str, str]:
+    """Module prefix of each BatchNorm -> prefix of the convolution it follows."""
+    pairs = {"layer1.bn": "layer1.conv"}
+    for i in range(2, len(LAYERS) + 1):
+        pairs[f"layer{i}.depthwise_bn"] = f"layer{i}.depthwise_conv"
+        pairs[f"layer{i}.pointwise_bn"] = f"layer{i}.pointwise_conv"
+    return pairs
+
+
+def fold_batchnorm(state: Mapping[str, Tensor], eps: float = BN_EPSILON) -> dict[str, Tensor]:
+    """Fold each BatchNorm of an unfolded state dict into its convolution.
+
+    With ``s = 1 / sqrt(running_var + eps)``: ``weight' = weight * s`` per output
+    channel and ``bias' = bias_bn - running_mean * s``, so that
+    ``YAMNet(folded_batchnorm=True)`` with the result computes the same function
+    (in eval mode) as ``YAMNet()`` with ``state``.
+
+    Parameters
+    ----------
+    state : mapping of str to Tensor
+        A :class:`YAMNet` state dict with BatchNorm (110 entries).
+
+    Returns
+    -------
+    dict of str to Tensor
+        The folded state dict (56 entries).
+    """
+    out = {k: v for k, v in state.items() if k.startswith("logits.")}
+    for bn, conv in _bn_to_conv().items():
+        scale = (state[f"{bn}.running_var"].double() + eps).rsqrt()
+        weight = state[f"{conv}.weight"].double() * scale[:, None, None, None]
+        bias = state[f"{bn}.bias"].double() - state[f"{bn}.running_mean"].double() * scale
+        out[f"{conv}.weight"] = weight.float()
+        out[f"{conv}.bias"] = bias.float()
+    return out
+
+
+# ------------------------------------------------------------------------- file formats
+
+#: What a YAMNet weight file can be; see :func:`weight_file_format`.
+WeightFormat = Literal["hdf5", "tflite", "torch"]
+_HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+_TFLITE_IDENTIFIER = b"TFL3"  # FlatBuffers file identifier, bytes 4..8
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default (zip) format
+_PICKLE_PROTO = b"\x80"  # legacy torch.save: a pickle, protocol >= 2
+
+
+def weight_file_format(file: str | os.PathLike[str]) -> WeightFormat:
+    """Format of a weight file, read from its first bytes (never from its name).
+
+    Parameters
+    ----------
+    file : path-like
+        The file to inspect.
+
+    Returns
+    -------
+    {"hdf5", "tflite", "torch"}
+        ``"hdf5"``: HDF5 signature ``\\x89HDF\\r\\n\\x1a\\n`` (at byte 0, or after a
+        user block); ``"tflite"``: FlatBuffers identifier ``TFL3`` at bytes 4..8;
+        ``"torch"``: a zip archive or a pickle (``torch.save``).
+
+    Raises
+    ------
+    CheckpointError
+        If the file is none of these (the message shows its first bytes).
+    """
+    with open(file, "rb") as handle:
+        head = handle.read(8)
+    if head == _HDF5_MAGIC:
+        return "hdf5"
+    if head[4:8] == _TFLITE_IDENTIFIER:
+        return "tflite"
+    if head.startswith((_ZIP_MAGIC, _PICKLE_PROTO)):
+        return "torch"
+    import h5py
+
+    if h5py.is_hdf5(file):  # the signature may follow a user block (512, 1024, ... bytes)
+        return "hdf5"
+    raise CheckpointError(
+        f"{file} is not a YAMNet weight file: its first bytes {head!r} are neither HDF5 "
+        f"(yamnet.h5), TFLite ('TFL3' at bytes 4..8) nor a PyTorch file (zip or pickle). "
+        f"Pass yamnet.h5, a YAMNet .tflite file or a torch.save'd state dict."
+    )
+
+
+# --------------------------------------------------------------------------------- TFLite
+
+#: ``tower0/network/layerN/<op>`` as the first of a TFLite tensor's ``;``-joined names.
+_TFLITE_NAME = re.compile(
+    r"(?:^|/)layer(\d+)/(conv|sepconv|fc)/(Conv2D|BatchNorm/FusedBatchNormV3"
+    r"|MatMul|biases)$"
+)
+
+
+def _litert_interpreter(file: str | os.PathLike[str]) -> Any:
+    """A LiteRT interpreter on ``file`` (tensors not allocated: only constants readable)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            f"reading {file} needs the LiteRT interpreter: pip install 'specxform[tflite]' "
+            f"(ai-edge-litert)"
+        ) from exc
+    try:
+        return Interpreter(model_path=str(file))
+    except (ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{file} is not a readable TFLite model ({exc}).") from exc
+
+
+#: (kind, op, is_bias) of a weight tensor's first name -> its role.
+_TFLITE_ROLES: dict[tuple[str, str, bool], str] = {
+    ("conv", "Conv2D", False): "conv",
+    ("sepconv", "BatchNorm/FusedBatchNormV3", False): "depthwise",  # kernel named after BN
+    ("conv", "BatchNorm/FusedBatchNormV3", True): "conv",
+    ("sepconv", "BatchNorm/FusedBatchNormV3", True): "depthwise",
+    ("fc", "MatMul", False): "logits",
+    ("fc", "biases", True): "logits",
+}
+
+
+def _tflite_key(name: str, ndim: int, integer_bits: int) -> str | None:
+    """State-dict key of a TFLite weight tensor, or ``None`` for other tensors.
+
+    The TFLite graph numbers ops, not YAMNet layers: ``layer1/conv`` is layer 1's
+    conv, ``layer{2k}/sepconv`` the depthwise and ``layer{2k+1}/conv`` the pointwise
+    conv of layer ``k + 1`` (k = 1..13), ``layer29/fc`` the logits. Int8 tensors
+    (4-D, or 2-D for the logits) are kernels, int32 vectors biases (BatchNorm folded).
+    """
+    match = _TFLITE_NAME.search(name.split(";")[0])
+    is_bias = integer_bits == 32 and ndim == 1
+    if match is None or not (is_bias or (integer_bits == 8 and ndim in (2, 4))):
+        return None
+    role = _TFLITE_ROLES.get((match[2], match[3], is_bias))
+    number, part = int(match[1]), "bias" if is_bias else "weight"
+    if role == "logits":
+        return f"logits.{part}"
+    if role == "conv" and number == 1:
+        return f"layer1.conv.{part}"
+    if role == "conv" and number % 2 == 1:
+        return f"layer{(number + 1) // 2}.pointwise_conv.{part}"
+    if role == "depthwise" and number % 2 == 0:
+        return f"layer{number // 2 + 1}.depthwise_conv.{part}"
+    return None
+
+
+def _dequantize(values: np.ndarray, quant: Mapping[str, Any], file: object, name: str) -> Tensor:
+    """``(q - zero_point) * scale``, per channel along ``quantized_dimension`` or per tensor."""
+    scales = np.asarray(quant["scales"], np.float64)
+    zeros = np.asarray(quant["zero_points"], np.float64)
+    axis = int(quant["quantized_dimension"])
+    if scales.size not in (1, values.shape[axis]) or zeros.size != scales.size:
+        raise CheckpointError(
+            f"{file}: tensor {name!r} of shape {values.shape} has {scales.size} scales and "
+            f"{zeros.size} zero points; expected 1 or {values.shape[axis]} (axis {axis})."
+        )
+    shape = [1] * values.ndim
+    shape[axis] = scales.size
+    real = (values.astype(np.float64) - zeros.reshape(shape)) * scales.reshape(shape)
+    return torch.from_numpy(real.astype(np.float32))
+
+
+def _to_torch_layout(key: str, value: Tensor) -> Tensor:
+    """TFLite kernel layouts -> PyTorch: conv OHWI -> OIHW, depthwise 1HWC -> C1HW."""
+    if value.ndim == 4 and ".depthwise_conv." in key:
+        return value.permute(3, 0, 1, 2).contiguous()
+    if value.ndim == 4:
+        return value.permute(0, 3, 1, 2).contiguous()
+    return value  # fc (out, in) and biases are already PyTorch's
+
+
+def _tflite_tensors(file: str | os.PathLike[str]) -> dict[str, tuple[str, Tensor]]:
+    """State-dict key -> (TFLite tensor name, dequantized value) of the weight tensors."""
+    interpreter = _litert_interpreter(file)
+    found: dict[str, tuple[str, Tensor]] = {}
+    for detail in interpreter.get_tensor_details():
+        dtype = np.dtype(detail["dtype"])
+        if dtype.kind != "i":
+            continue
+        key = _tflite_key(detail["name"], len(detail["shape"]), dtype.itemsize * 8)
+        if key is None:
+            continue
+        try:
+            values = interpreter.get_tensor(detail["index"])
+        except ValueError:
+            continue  # not a constant: an activation (no data before allocation)
+        if key in found:
+            raise CheckpointError(
+                f"{file}: tensors {found[key][0]!r} and {detail['name']!r} both map to {key}; "
+                f"this is not one of the official YAMNet TFLite files."
+            )
+        value = _dequantize(values, detail["quantization_parameters"], file, detail["name"])
+        found[key] = (detail["name"], _to_torch_layout(key, value))
+    return found
+
+
+def state_dict_from_tflite(file: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Read an official int8 YAMNet TFLite file into a folded :class:`YAMNet` state dict.
+
+    Works for TensorFlow Hub's ``lite-model_yamnet_classification_tflite_1.tflite``
+    (waveform in; its front end is skipped) and Coral's ``yamnet_spectra_in.tflite``
+    (log-Mel patch in). The flatbuffer is read with the LiteRT interpreter
+    (``ai-edge-litert``). Kernels are int8 per output channel and biases int32 (the
+    folded BatchNorm), both dequantized as ``(q - zero_point) * scale``; the 56
+    tensors are found by their names (``tower0/network/layerN/...``) and checked
+    against the shapes of ``YAMNet(folded_batchnorm=True)``. Load the result into
+    ``YAMNet(activation="relu6", folded_batchnorm=True)`` (:meth:`YAMNet.from_tflite`).
+
+    Returns
+    -------
+    dict of str to Tensor
+        56 float32 tensors in PyTorch layouts.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the file and the tensors that are missing, duplicated or mis-shaped.
+    """
+    found = _tflite_tensors(file)
+    expected = {k: tuple(v.shape) for k, v in YAMNet(folded_batchnorm=True).state_dict().items()}
+    missing = sorted(set(expected) - set(found))
+    wrong = sorted(
+        f"{k} from {found[k][0]!r}: {tuple(found[k][1].shape)} != {shape}"
+        for k, shape in expected.items()
+        if k in found and tuple(found[k][1].shape) != shape
+    )
+    if missing or wrong:
+        raise CheckpointError(
+            f"{file} is not an official YAMNet TFLite file: missing tensors for {missing}; "
+            f"shape mismatches {wrong}. Use lite-model_yamnet_classification_tflite_1.tflite "
+            f"(TensorFlow Hub) or yamnet_spectra_in.tflite (Coral)."
+        )
+    return {key: found[key][1] for key in expected}
 
 
 # ------------------------------------------------------------------------------ class maps
