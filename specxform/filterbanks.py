@@ -23,7 +23,9 @@ def window(framing: Framing) -> np.ndarray:
     """The analysis window of ``framing``, zero-padded at the end to ``n_fft``.
 
     Hann and Tukey are *periodic* (DFT-even): the PANN/librosa convention, and
-    the one that gives Cense's energy correction 1.06904 for Tukey 0.2.
+    the one that gives Cense's energy correction 1.06904 for Tukey 0.2; with
+    ``framing.symmetric_window`` they are symmetric (``torch.hann_window(L,
+    periodic=False)``, EfficientAT).
 
     Returns
     -------
@@ -32,10 +34,11 @@ def window(framing: Framing) -> np.ndarray:
     import scipy.signal  # deferred: ~1 s to import, and only front ends need windows
 
     n = framing.frame_length
+    sym = framing.symmetric_window
     if framing.window == "hann":
-        w = scipy.signal.get_window("hann", n, fftbins=True)
+        w = scipy.signal.get_window("hann", n, fftbins=not sym)
     elif framing.window == "tukey":
-        w = scipy.signal.windows.tukey(n, alpha=framing.window_param, sym=False)
+        w = scipy.signal.windows.tukey(n, alpha=framing.window_param, sym=sym)
     else:
         w = np.ones(n)
     return np.pad(w, (0, framing.n_fft - n))
@@ -102,7 +105,9 @@ def mel_matrix(bank: MelFilterbank, *, sample_rate: float, n_fft: int) -> np.nda
 
     Triangles linear in Hz with Slaney area normalisation reproduce
     ``librosa.filters.mel``; triangles linear in Mel, peak 1 and a zeroed DC
-    bin reproduce TensorFlow's ``linear_to_mel_weight_matrix`` (YAMNet).
+    bin reproduce TensorFlow's ``linear_to_mel_weight_matrix`` (YAMNet); the
+    same with the Nyquist bin zeroed instead reproduce Kaldi's
+    ``get_mel_banks`` at warp factor 1 plus EfficientAT's appended zero column.
     """
     freqs = fft_frequencies(sample_rate=sample_rate, n_fft=n_fft)
     edges_mel = np.linspace(
@@ -122,6 +127,8 @@ def mel_matrix(bank: MelFilterbank, *, sample_rate: float, n_fft: int) -> np.nda
         weights *= (2.0 / (hz[2:] - hz[:-2]))[:, None]
     if bank.zero_dc:
         weights[:, 0] = 0.0
+    if bank.zero_nyquist:
+        weights[:, -1] = 0.0
     return weights
 
 

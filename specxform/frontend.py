@@ -18,25 +18,38 @@ from specxform.filterbanks import filterbank_matrix, reference_gain, window
 from specxform.specs import Representation, Scaling
 
 
+def preemphasise(audio: Tensor, coefficient: float) -> Tensor:
+    """``y[n] = x[n] - a x[n - 1]`` along the last axis, one sample shorter (``a = 0``: ``x``)."""
+    if not coefficient:
+        return audio
+    return audio[..., 1:] - coefficient * audio[..., :-1]
+
+
 def frame_audio(audio: Tensor, rep: Representation) -> Tensor:
-    """Cut ``audio`` (batch, samples) into frames (batch, frames, frame_length)."""
+    """Cut ``audio`` (batch, samples) into frames (batch, frames, frame_length).
+
+    The framing's pre-emphasis, if any, is applied first.
+    """
     fr = rep.framing
+    lag = 1 if fr.preemphasis else 0  # samples the pre-emphasis removes
+    audio = preemphasise(audio, fr.preemphasis)
     n = audio.shape[-1]
     if fr.padding == "center":
         pad = fr.frame_length // 2
         if fr.pad_mode == "reflect" and n <= pad:
+            shortest = pad + 1 + lag
             raise InputError(
-                f"{rep.name}: {n} samples are too short for reflect padding of {pad}; "
-                f"give at least {pad + 1} samples ({(pad + 1) / fr.sample_rate:.3f} s)."
+                f"{rep.name}: {n + lag} samples are too short for reflect padding of {pad}; "
+                f"give at least {shortest} samples ({shortest / fr.sample_rate:.3f} s)."
             )
         audio = nn.functional.pad(audio[:, None], (pad, pad), mode=fr.pad_mode)[:, 0]
     elif fr.padding == "end":
-        total = (fr.n_frames(n) - 1) * fr.hop_length + fr.frame_length
+        total = (fr.n_frames(n + lag) - 1) * fr.hop_length + fr.frame_length
         audio = nn.functional.pad(audio, (0, max(0, total - n)))
     elif n < fr.frame_length:
         raise InputError(
-            f"{rep.name}: {n} samples are shorter than one frame ({fr.frame_length}); "
-            f"give at least {fr.frame_length / fr.sample_rate:.3f} s or zero-pad the audio."
+            f"{rep.name}: {n + lag} samples are shorter than one frame ({fr.frame_length + lag}); "
+            f"give at least {(fr.frame_length + lag) / fr.sample_rate:.3f} s or zero-pad the audio."
         )
     return audio.unfold(-1, fr.frame_length, fr.hop_length)
 

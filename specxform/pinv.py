@@ -29,7 +29,9 @@ Model. Let :math:`S(f)` be the one-sided power spectral density of the audio
    ``"linear"`` interpolates power.
 4. *Resample in frequency*: :math:`S` at each target bin is the average of
    :math:`\hat S` over the bin's width :math:`[f_j - \Delta f_t/2, f_j + \Delta f_t/2]`;
-   then :math:`E|X_j|^2 = c_t S(f_j)`; magnitude targets take
+   then :math:`E|X_j|^2 = c_t H_t(f_j) S(f_j)`, with :math:`H` the power response
+   of the framing's pre-emphasis (:func:`preemphasis_response`, 1 without one; a
+   source's :math:`H_s` weights its filterbank in step 2); magnitude targets take
    :math:`E|X_j| \approx \kappa \sqrt{E|X_j|^2}` with :math:`\kappa = 1` (``"rms"``) or
    :math:`\sqrt{\pi}/2` (``"rayleigh"``, the mean magnitude of Gaussian noise).
 5. *Apply the target*: Mel matrix, reference gain, log, offset, standardisation,
@@ -68,6 +70,26 @@ _PSD_FLOOR = 1e-30
 def psd_gain(framing: Framing) -> float:
     """``c = (sr / 2) * sum(w**2)``: expected ``|X_k|**2`` per unit one-sided PSD."""
     return framing.sample_rate / 2 * float(np.sum(window(framing) ** 2))
+
+
+def preemphasis_response(framing: Framing, frequencies: np.ndarray) -> np.ndarray:
+    """Power response ``|1 - a exp(-2 pi i f / sr)|**2`` of ``framing``'s pre-emphasis.
+
+    Parameters
+    ----------
+    framing : Framing
+        Its ``preemphasis`` coefficient ``a`` (0: no filter, response 1).
+    frequencies : np.ndarray, shape (n,)
+        Frequencies in Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (n,)
+        ``1 + a**2 - 2 a cos(2 pi f / sr)``: the factor by which the filter scales
+        the PSD at each frequency (``(1 - a)**2`` at DC, ``(1 + a)**2`` at Nyquist).
+    """
+    a, omega = framing.preemphasis, 2 * np.pi * np.asarray(frequencies) / framing.sample_rate
+    return 1.0 + a * a - 2.0 * a * np.cos(omega)
 
 
 def invert_scaling(values: Tensor, scaling: Scaling, *, gain: float, mean: Tensor | None,
@@ -169,6 +191,9 @@ def derive_matrices(source: Representation, target: Representation, method: str,
         raise SpecError(f"unknown PINV method {method!r}; choose one of {', '.join(METHODS)}.")
     src, tgt = source.framing, target.framing
     bands = filterbank_matrix(source.filterbank, framing=src)
+    if src.preemphasis:  # the source bands see H_s(f) S(f): fold H_s into the filterbank
+        bands = bands * preemphasis_response(src, fft_frequencies(
+            sample_rate=src.sample_rate, n_fft=src.n_fft))
     labels, _ = bin_groups(bands)
     n_groups = labels.max() + 1
     grouped = np.flatnonzero(labels >= 0)
@@ -195,11 +220,13 @@ def derive_matrices(source: Representation, target: Representation, method: str,
     used = np.flatnonzero(mel_full.any(axis=0))
     power = target.scaling.domain == "power"
     gain = reference_gain(tgt, target.scaling.reference) if power else 1.0
+    emphasis = preemphasis_response(
+        tgt, fft_frequencies(sample_rate=tgt.sample_rate, n_fft=tgt.n_fft)[used])
     return PinvMatrices(
         inverse=inverse,
         group_columns=columns,
         group_sizes=sizes,
-        to_target=psd_gain(tgt) * resample[used],
+        to_target=psd_gain(tgt) * emphasis[:, None] * resample[used],
         mel=gain * mel_full[:, used],
         power_domain=power,
     )

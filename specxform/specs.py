@@ -75,9 +75,13 @@ class Framing:
         Samples between the starts of consecutive frames.
     n_fft : int
         FFT size in samples; the window is zero-padded *at the end* up to it
-        (TensorFlow's convention, which YAMNet relies on).
+        (TensorFlow's convention, which YAMNet relies on). Padding it on both
+        sides instead (``torch.stft`` with ``win_length < n_fft``) windows the
+        same samples and only shifts the phase, so powers and magnitudes are
+        identical.
     window : {"hann", "tukey", "rectangular"}
-        Window name; Hann is periodic (``scipy.signal.get_window`` default).
+        Window name; Hann and Tukey are periodic (``scipy.signal.get_window``
+        default) unless ``symmetric_window``.
     window_param : float or None
         Tukey's alpha (fraction of the window that is tapered).
     padding : {"center", "none", "end"}
@@ -88,6 +92,14 @@ class Framing:
         ``ceil(N / hop)`` frames (a sensor that outputs one level every hop).
     pad_mode : {"reflect", "constant"}
         Padding used by ``"center"``.
+    symmetric_window : bool
+        Use the symmetric (DFT-odd, ``periodic=False``) Hann or Tukey window
+        (EfficientAT) instead of the periodic one.
+    preemphasis : float
+        Coefficient ``a`` of a pre-emphasis ``y[n] = x[n] - a x[n - 1]`` applied to
+        the audio before framing, in [0, 1); 0 (default) applies none. The filtered
+        signal is one sample shorter (``y`` starts at ``x[1]``), which frame counts
+        and frame centres account for.
     """
 
     sample_rate: int = attrs.field(validator=_positive)
@@ -98,8 +110,15 @@ class Framing:
     window_param: float | None = None
     padding: str = attrs.field(default="center", validator=_one_of("center", "none", "end"))
     pad_mode: str = attrs.field(default="reflect", validator=_one_of("reflect", "constant"))
+    symmetric_window: bool = False
+    preemphasis: float = attrs.field(default=0.0, converter=float)
 
     def __attrs_post_init__(self) -> None:
+        if not 0.0 <= self.preemphasis < 1.0:
+            raise SpecError(
+                f"preemphasis must be in [0, 1), got {self.preemphasis!r}; "
+                "use e.g. 0.97, or 0 for none."
+            )
         if self.n_fft < self.frame_length:
             raise SpecError(
                 f"n_fft ({self.n_fft}) must be >= frame_length ({self.frame_length}); "
@@ -122,8 +141,14 @@ class Framing:
         """FFT bin spacing in Hz."""
         return self.sample_rate / self.n_fft
 
+    @property
+    def _lag(self) -> int:
+        """Samples the pre-emphasis removes from the start (1 with pre-emphasis, else 0)."""
+        return 1 if self.preemphasis else 0
+
     def n_frames(self, n_samples: int) -> int:
         """Number of frames this framing yields for ``n_samples`` of audio."""
+        n_samples = max(0, n_samples - self._lag)
         if self.padding == "center":
             return 1 + n_samples // self.hop_length
         if self.padding == "end":
@@ -134,11 +159,11 @@ class Framing:
 
     def min_samples(self) -> int:
         """Shortest input that yields one frame."""
-        return self.frame_length if self.padding == "none" else 1
+        return (self.frame_length if self.padding == "none" else 1) + self._lag
 
     def frame_centre(self, index: Any) -> Any:
         """Time in seconds of the centre of frame ``index`` (int, float or array)."""
-        start = index * self.hop_length
+        start = index * self.hop_length + self._lag
         offset = 0.0 if self.padding == "center" else self.frame_length / 2
         return (start + offset) / self.sample_rate
 
@@ -148,11 +173,11 @@ class Framing:
         Used to map a source representation with no audio to the target frame
         count of the same duration: ``"end"`` frames cover exactly one hop each.
         """
-        if self.padding == "end":
+        if self.padding == "end":  # with pre-emphasis too: n * hop samples give n frames
             return n_frames * self.hop_length
         if self.padding == "center":
-            return max(0, n_frames - 1) * self.hop_length
-        return max(0, n_frames - 1) * self.hop_length + self.frame_length
+            return max(0, n_frames - 1) * self.hop_length + self._lag
+        return max(0, n_frames - 1) * self.hop_length + self.frame_length + self._lag
 
     @property
     def frame_seconds(self) -> float:
@@ -276,6 +301,9 @@ class MelFilterbank:
         (TensorFlow's ``linear_to_mel_weight_matrix``).
     zero_dc : bool
         Force the DC bin's weights to zero (TensorFlow).
+    zero_nyquist : bool
+        Force the Nyquist bin's weights to zero (Kaldi's banks cover the
+        ``n_fft / 2`` bins below Nyquist; EfficientAT appends a zero column).
     """
 
     kind: ClassVar[str] = "mel"
@@ -286,6 +314,7 @@ class MelFilterbank:
     norm: str | None = attrs.field(default="slaney")
     triangles_in: str = attrs.field(default="hz", validator=_one_of("hz", "mel"))
     zero_dc: bool = False
+    zero_nyquist: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not 0 <= self.fmin < self.fmax:
@@ -311,6 +340,22 @@ class MelFilterbank:
             norm=None,
             triangles_in="mel",
             zero_dc=True,
+        )
+
+    @classmethod
+    def kaldi(cls, *, n_mels: int, fmin: float, fmax: float) -> MelFilterbank:
+        """``torchaudio.compliance.kaldi.get_mel_banks`` without VTLN warping (EfficientAT).
+
+        HTK scale, peak 1, triangles linear in Mel, Nyquist bin zero.
+        """
+        return cls(
+            n_mels=n_mels,
+            fmin=fmin,
+            fmax=fmax,
+            scale="htk",
+            norm=None,
+            triangles_in="mel",
+            zero_nyquist=True,
         )
 
     @property

@@ -1,4 +1,4 @@
-"""Targets: the Mel inputs of the pretrained classifiers (PANN, YAMNet)."""
+"""Targets: the Mel inputs of the pretrained classifiers (PANN, YAMNet, EfficientAT)."""
 
 from __future__ import annotations
 
@@ -49,7 +49,36 @@ def yamnet() -> Representation:
     )
 
 
+def efficientat() -> Representation:
+    """EfficientAT (mn04_as and its siblings): 32 kHz, pre-emphasis 0.97, symmetric Hann
+    800 centred in n_fft 1024, hop 320, centred reflect, power, Kaldi Mel 128 bands
+    0-15,000 Hz, ``(ln(x + 1e-5) + 4.5) / 5``."""
+    return Representation(
+        name="efficientat",
+        framing=Framing(
+            sample_rate=32_000,
+            frame_length=800,
+            hop_length=320,
+            n_fft=1024,
+            window="hann",
+            padding="center",
+            pad_mode="reflect",
+            symmetric_window=True,
+            preemphasis=0.97,
+        ),
+        filterbank=MelFilterbank.kaldi(n_mels=128, fmin=0.0, fmax=15_000.0),
+        # (x + 4.5) / 5 is the standardisation (x - mean) / std with mean -4.5, std 5.
+        scaling=Scaling(domain="power", reference="raw", log="ln", floor=0.0, add=1e-5,
+                        mean=(-4.5,), std=(5.0,)),
+        roles={"target"},
+        unit="(ln + 4.5) / 5",
+        description="EfficientAT log-Mel: 32 kHz, pre-emphasis 0.97, 10 ms hop, "
+        "128 Kaldi Mel bands 0-15 kHz, (ln(x + 1e-5) + 4.5) / 5",
+    )
+
+
 @specxform.hookimpl
 def specxform_add_representations(registry: Registry) -> None:
     registry.add_representation(pann())
     registry.add_representation(yamnet())
+    registry.add_representation(efficientat())
