@@ -1,7 +1,8 @@
 """specxform: transcode undersampled spectral representations into classifier Mels.
 
-Public API: the hook marker for plugins, the spec value objects, the registry
-and the main entry points (front ends, the derived PINV).
+Public API: the hook marker for plugins, the spec value objects, the registry,
+the description of a published weight file, and the main entry points (front
+ends, the derived PINV).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from specxform.specs import (
     Representation,
     Scaling,
 )
+from specxform.weights import WeightFile
 
 __version__ = "0.1.0"
 
@@ -25,6 +27,7 @@ __all__ = [
     "Registry",
     "Representation",
     "Scaling",
+    "WeightFile",
     "__version__",
     "hookimpl",
 ]

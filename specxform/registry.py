@@ -1,21 +1,26 @@
 """The registry that plugins fill through the ``specxform_add_*`` hooks.
 
-It holds named entries of five kinds (representations, teachers, students,
-datasets and pairs), remembers which plugin registered each one, refuses a
-duplicate name with a message naming both plugins, and answers look-ups of
-unknown names with the closest registered ones.
+It holds named entries of six kinds (representations, weight files, teachers,
+students, datasets and pairs), remembers which plugin registered each one,
+refuses a duplicate name with a message naming both plugins, and answers
+look-ups of unknown names with the closest registered ones.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Iterator, Mapping
+from typing import Any, TypeAlias
 
 import attrs
 
 from specxform.errors import PluginError, SpecError, UnknownNameError
 from specxform.specs import Representation
+from specxform.weights import WeightFile
+
+#: What ``add_teacher(accepts_sources=...)`` takes: source names, or a predicate
+#: over the source :class:`Representation`; ``None`` accepts every source.
+SourceFilter: TypeAlias = tuple[str, ...] | Callable[[Representation], bool] | None
 
 
 @attrs.frozen
@@ -42,7 +47,8 @@ class TeacherEntry:
     ``chunk_seconds`` and ``normalise`` are the default chunking of its
     training and evaluation audio (:class:`specxform.cache.Chunking`): the
     paper's 1 s peak-normalised chunks, unless the teacher needs longer input or
-    calibrated levels.
+    calibrated levels. ``accepts_sources`` says which source representations
+    it can be trained from (see :meth:`accepts`).
     """
 
     name: str
@@ -57,6 +63,38 @@ class TeacherEntry:
     origin: Origin = Origin("unknown")
     chunk_seconds: float = 1.0
     normalise: str = "peak"
+    accepts_sources: SourceFilter = None
+
+    def accepts(self, source: Representation) -> bool:
+        """Whether the teacher can be trained from ``source`` (its aux inputs computable).
+
+        Raises
+        ------
+        PluginError
+            If the teacher's predicate raises or returns something else than a bool.
+        """
+        return _accepts(self.accepts_sources, source, f"{self.origin}: teacher {self.name!r}")
+
+
+def _accepts(rule: SourceFilter, source: Representation, who: str) -> bool:
+    """Apply an ``accepts_sources`` rule; ``who`` starts the error message."""
+    if rule is None:
+        return True
+    if isinstance(rule, tuple):
+        return source.name in rule
+    try:
+        verdict = rule(source)
+    except Exception as exc:
+        raise PluginError(
+            f"{who}: accepts_sources raised on source {source.name!r} "
+            f"({type(exc).__name__}: {exc}); it must return True or False."
+        ) from exc
+    if not isinstance(verdict, bool):
+        raise PluginError(
+            f"{who}: accepts_sources returned {verdict!r} for source {source.name!r}; "
+            "it must return True or False."
+        )
+    return verdict
 
 
 @attrs.frozen
@@ -101,7 +139,7 @@ class PairEntry:
         return f"{self.source}->{self.target}"
 
 
-_KINDS = ("representation", "teacher", "student", "dataset", "pair")
+_KINDS = ("representation", "weight file", "teacher", "student", "dataset", "pair")
 
 
 class Registry:
@@ -170,6 +208,38 @@ class Registry:
         reps = [entry for entry, _ in self._entries["representation"].values()]
         return sorted((r for r in reps if role is None or role in r.roles), key=lambda r: r.name)
 
+    # -- weight files -------------------------------------------------------
+
+    def add_weight_file(self, weight: WeightFile) -> None:
+        """Register a published weight (or label) file under ``weight.name``.
+
+        Teachers name it in ``add_teacher(weights=...)``, which requires it to be
+        registered first; ``specxform weights list|fetch|verify`` then handles it.
+        Two files with the same ``filename`` are refused: they would share one
+        place in the cache and on the search path.
+        """
+        if not isinstance(weight, WeightFile):
+            raise PluginError(
+                f"{self._origin}: add_weight_file expects a specxform.WeightFile, got "
+                f"{weight!r}; describe the file with WeightFile(name=..., filename=..., url=...)."
+            )
+        for other, origin in self._entries["weight file"].values():
+            if other.filename == weight.filename and other.name != weight.name:
+                raise PluginError(
+                    f"weight files {other.name!r} (registered by {origin}) and "
+                    f"{weight.name!r} (registered by {self._origin}) share the file name "
+                    f"{weight.filename!r}, hence one cache location; rename one file."
+                )
+        self._add("weight file", weight.name, weight)
+
+    def weight_file(self, name: str) -> WeightFile:
+        """The weight file registered as ``name``."""
+        return self._get("weight file", name)[0]
+
+    def weight_files(self) -> list[WeightFile]:
+        """All weight files, sorted by name."""
+        return [entry for _, (entry, _) in sorted(self._entries["weight file"].items())]
+
     # -- teachers -----------------------------------------------------------
 
     def add_teacher(
@@ -180,18 +250,24 @@ class Registry:
         factory: Callable[..., Any],
         num_classes: int,
         parameter_count: int | None = None,
-        weights: tuple[str, ...] = (),
+        weights: Collection[str] = (),
         aux_inputs: tuple[str, ...] = (),
         default: bool = False,
         description: str = "",
         chunk_seconds: float = 1.0,
         normalise: str = "peak",
+        accepts_sources: Collection[str] | Callable[[Representation], bool] | None = None,
     ) -> None:
         """Register a teacher classifier that consumes representation ``target``.
 
         ``default=True`` makes it the teacher of implicit pairs with that target.
-        ``chunk_seconds`` and ``normalise`` ("peak" or "none") give the default
-        chunking of its training audio (see :class:`TeacherEntry`).
+        ``weights`` names registered weight files (:meth:`add_weight_file`, called
+        before this). ``chunk_seconds`` and ``normalise`` ("peak" or "none") give
+        the default chunking of its training audio (see :class:`TeacherEntry`).
+        ``accepts_sources``, names of source representations or a predicate
+        ``f(source: Representation) -> bool``, limits the sources it can be
+        trained from (for example those its aux inputs can be computed from);
+        the pairs it refuses are left out of :meth:`pairs`.
         """
         rep = self._require("representation", target, f"teacher {name!r}")
         if "target" not in rep.roles:
@@ -210,21 +286,79 @@ class Registry:
         if normalise not in ("peak", "none"):
             raise PluginError(f"{self._origin}: teacher {name!r}: normalise must be 'peak' or "
                               f"'none', got {normalise!r}.")
+        weights = self._names_of("weight file", weights, f"teacher {name!r}", "weights")
+        rule = self._source_filter(name, accepts_sources)
         entry = TeacherEntry(
             name=name,
             target=target,
             factory=factory,
             num_classes=num_classes,
             parameter_count=parameter_count,
-            weights=tuple(weights),
+            weights=weights,
             aux_inputs=tuple(aux_inputs),
             default=default,
             description=description,
             origin=self._origin,
             chunk_seconds=float(chunk_seconds),
             normalise=normalise,
+            accepts_sources=rule,
         )
         self._add("teacher", name, entry)
+
+    def _names_of(self, kind: str, names: object, where: str, argument: str) -> tuple[str, ...]:
+        """``names`` as a tuple of registered ``kind`` names, else a PluginError."""
+        if isinstance(names, str) or not isinstance(names, Collection):
+            raise PluginError(
+                f"{self._origin}: {where}: {argument} must be a tuple of {kind} names, got "
+                f"{names!r}; write {argument}=({names!r},) for one."
+            )
+        for item in names:
+            try:
+                self._get(kind, item)
+            except (UnknownNameError, TypeError):
+                hint = (" Register it with registry.add_weight_file(WeightFile(...)) before "
+                        "add_teacher (in the same hook, or by a plugin that runs earlier)."
+                        if kind == "weight file" else "")
+                known = ", ".join(sorted(self._entries[kind])) or "none"
+                raise PluginError(
+                    f"{self._origin}: {where} refers to unknown {kind} {item!r} in {argument}. "
+                    f"{self._closest(kind, item)}Registered {kind}s: {known}.{hint}"
+                ) from None
+        return tuple(names)
+
+    def _closest(self, kind: str, name: object) -> str:
+        if not isinstance(name, str):
+            return ""
+        close = UnknownNameError(kind, name, self._entries[kind]).suggestions
+        return f"Did you mean {', '.join(map(repr, close))}? " if close else ""
+
+    def _source_filter(self, name: str, rule: object) -> SourceFilter:
+        """Validate ``accepts_sources``: None, registered source names, or a predicate that
+        answers True or False for every registered source (tried here, so that a broken
+        predicate fails its plugin's registration rather than a later listing)."""
+        if rule is None:
+            return None
+        if callable(rule):
+            for source in self.representations("source"):
+                _accepts(rule, source, f"{self._origin}: teacher {name!r}")
+            return rule
+        names = self._names_of("representation", rule, f"teacher {name!r}", "accepts_sources")
+        not_sources = [n for n in names if "source" not in self.representation(n).roles]
+        if not_sources:
+            raise PluginError(
+                f"{self._origin}: teacher {name!r}: accepts_sources names {not_sources}, which "
+                f"are not source representations."
+            )
+        return names
+
+    def accepts(self, teacher: str, source: str) -> bool:
+        """Whether teacher ``teacher`` can be trained from source ``source``."""
+        return self.teacher(teacher).accepts(self.representation(source))
+
+    def accepted_sources(self, teacher: str) -> list[str]:
+        """The registered sources ``teacher`` accepts, sorted by name."""
+        entry = self.teacher(teacher)
+        return [s.name for s in self.representations("source") if entry.accepts(s)]
 
     def teacher(self, name: str) -> TeacherEntry:
         """The teacher registered as ``name``."""
@@ -234,9 +368,16 @@ class Registry:
         """All teachers, sorted by name."""
         return [entry for _, (entry, _) in sorted(self._entries["teacher"].items())]
 
-    def default_teacher(self, target: str) -> str | None:
-        """The teacher marked default for ``target``, else the only one, else None."""
+    def default_teacher(self, target: str, source: str | None = None) -> str | None:
+        """The teacher marked default for ``target``, else the only one, else None.
+
+        With ``source``, only the teachers that accept it count: the one marked
+        default among them, else the only one.
+        """
         candidates = [t for t in self.teachers() if t.target == target]
+        if source is not None:
+            rep = self.representation(source)
+            candidates = [t for t in candidates if t.accepts(rep)]
         marked = [t for t in candidates if t.default]
         chosen = marked or (candidates if len(candidates) == 1 else [])
         return chosen[0].name if chosen else None
@@ -306,6 +447,17 @@ class Registry:
                     f"{self._origin}: {where}: teacher {teacher!r} consumes {entry.target!r}, "
                     f"not {target!r}; pick a teacher of target {target!r}."
                 )
+            if not entry.accepts(src):
+                accepted = ", ".join(self.accepted_sources(teacher)) or "none"
+                raise PluginError(
+                    f"{self._origin}: {where}: teacher {teacher!r} ({entry.origin}) does not "
+                    f"accept source {source!r}; it accepts: {accepted}."
+                )
+        elif refusing := self._refusing_teachers(source, target):
+            raise PluginError(
+                f"{self._origin}: {where}: every teacher of target {target!r} refuses source "
+                f"{source!r} ({', '.join(map(repr, refusing))}); such a pair cannot be trained."
+            )
         self._require("student", student, where)  # students are registered before pairs
         pair = PairEntry(
             source=source,
@@ -321,7 +473,17 @@ class Registry:
         self._add("pair", pair.name, pair)
 
     def pair(self, source: str, target: str) -> PairEntry:
-        """The pair (source, target): declared defaults, or an implicit pair."""
+        """The pair (source, target): declared defaults, or an implicit pair.
+
+        An implicit pair's teacher is :meth:`default_teacher` among the target's
+        teachers that accept the source.
+
+        Raises
+        ------
+        SpecError
+            If a name is not a source or a target, or the target has teachers
+            but none accepts the source (the message lists the sources they accept).
+        """
         declared = self._entries["pair"].get(f"{source}->{target}")
         if declared is not None:
             return declared[0]
@@ -330,15 +492,36 @@ class Registry:
             raise SpecError(f"{source!r} is not a source representation; see `specxform list`.")
         if "target" not in tgt.roles:
             raise SpecError(f"{target!r} is not a target representation; see `specxform list`.")
-        return PairEntry(source=source, target=target, teacher=self.default_teacher(target))
+        refusing = self._refusing_teachers(source, target)
+        if refusing:
+            accepted = ", ".join(self.accepted_sources(refusing[0])) or "none"
+            raise SpecError(
+                f"pair {source}->{target} is not usable: every teacher of target {target!r} "
+                f"({', '.join(map(repr, refusing))}) refuses source {source!r}; "
+                f"{refusing[0]!r} accepts: {accepted}. See `specxform list pairs`."
+            )
+        return PairEntry(source=source, target=target,
+                         teacher=self.default_teacher(target, source))
+
+    def _refusing_teachers(self, source: str, target: str) -> list[str]:
+        """The target's teachers when all of them refuse ``source`` (else an empty list)."""
+        rep = self.representation(source)
+        candidates = [t for t in self.teachers() if t.target == target]
+        if any(t.accepts(rep) for t in candidates):
+            return []
+        return [t.name for t in candidates]
 
     def pairs(self) -> list[PairEntry]:
-        """Every (source, target) combination the registry can build."""
+        """Every usable (source, target) combination: declared ones with their defaults,
+        and implicit ones unless every teacher of the target refuses the source."""
         return [
             self.pair(s.name, t.name)
             for s in self.representations("source")
             for t in self.representations("target")
-            if s.name != t.name
+            if s.name != t.name and (
+                f"{s.name}->{t.name}" in self._entries["pair"]
+                or not self._refusing_teachers(s.name, t.name)
+            )
         ]
 
     def _check_factory(self, kind: str, name: str, factory: object) -> None:

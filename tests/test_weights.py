@@ -1,13 +1,18 @@
-"""Weight catalogue, cache location, verified resumable downloads and safe loading.
+"""Weight catalogue, search path, cache location, verified resumable downloads, safe loading.
 
 Downloads run against a local HTTP server on 127.0.0.1 (``http.server`` in a
-thread, with ``Range`` support) serving bytes the tests generate.
+thread, with ``Range`` support) serving bytes the tests generate. The official
+files in ../shared/weights are checked against the catalogue when present.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import re
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import h5py
@@ -16,9 +21,13 @@ import pytest
 import torch
 from weight_server import PAYLOAD, Server
 
+import specxform
 from specxform import weights
 from specxform.errors import CheckpointError, UnknownNameError, WeightsError
 from specxform.weights import WeightFile
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_WEIGHTS = ROOT.parent / "shared" / "weights"
 
 
 def _free_port() -> int:
@@ -28,6 +37,12 @@ def _free_port() -> int:
 
 
 # ------------------------------------------------------------------------------ catalogue
+
+
+@pytest.fixture
+def no_search_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``./dev`` points the search path at ../shared/weights: these tests need none."""
+    monkeypatch.delenv(weights.SEARCH_PATH_ENV, raising=False)
 
 
 def test_catalogue_holds_the_official_files() -> None:
@@ -47,6 +62,68 @@ def test_catalogue_holds_the_official_files() -> None:
     class_map = weights.get("yamnet-class-map")
     assert class_map.filename == "yamnet_class_map.csv"
     assert class_map.url.endswith("research/audioset/yamnet/yamnet_class_map.csv")
+    assert (class_map.size, class_map.md5) == (14_096, "d0f051d19d88b16f07f7ecd88b8c9cf9")
+    labels = weights.get("audioset-class-labels")
+    assert (labels.size, labels.md5) == (14_675, "68c0b5c199d6cc789852b144cc3ab500")
+    hub, spectra = weights.get("yamnet-tflite-hub"), weights.get("yamnet-tflite-spectra")
+    assert hub.filename == "lite-model_yamnet_classification_tflite_1.tflite"
+    assert hub.url == ("https://tfhub.dev/google/lite-model/yamnet/classification/tflite/1"
+                       "?lite-format=tflite")
+    assert (hub.size, hub.md5) == (4_126_810, "e962c7ac840c6af635959491bb65959a")
+    assert spectra.filename == "yamnet_spectra_in.tflite"
+    assert spectra.url == ("https://raw.githubusercontent.com/google-coral/coralmicro/main/"
+                           "models/yamnet_spectra_in.tflite")
+    assert (spectra.size, spectra.md5) == (4_047_424, "d933444d0e8034eb1a97ab5a02f04533")
+
+
+def test_catalogue_is_the_registrys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """get() and catalogue() read the process registry: a plugin's file is found, the core
+    holds none, and the removed module constant says where the files went."""
+    from specxform import plugins
+
+    extra = WeightFile(name="extra-file", filename="extra.bin", url="http://x/extra.bin")
+
+    class Extra:
+        @specxform.hookimpl
+        def specxform_add_teachers(self, registry: specxform.Registry) -> None:
+            registry.add_weight_file(extra)
+
+    loaded = plugins.load_plugins(extra=[("extra", Extra())], autoload=False)
+    monkeypatch.setattr(plugins, "loaded", lambda: loaded)
+    assert weights.get("extra-file") is extra
+    assert weights.catalogue() == loaded.registry.weight_files()
+    assert extra in weights.catalogue() and weights.get("pann-cnn14").size == 327_428_481
+    with pytest.raises(AttributeError, match="add_weight_file"):
+        weights.CATALOGUE  # noqa: B018
+    source = (ROOT / "specxform" / "weights.py").read_text(encoding="utf-8")
+    for weight in loaded.registry.weight_files():
+        assert weight.filename not in source and weight.url not in source, weight.name
+
+
+def _readme_table() -> dict[str, tuple[int, str]]:
+    """``file -> (bytes, md5)`` from the table of ../shared/weights/README.md."""
+    text = (SHARED_WEIGHTS / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| ([^|\s]+) \| ([\d,]+) \| ([0-9a-f]{32}) \|", text, re.M)
+    return {name: (int(size.replace(",", "")), md5) for name, size, md5 in rows}
+
+
+def test_catalogue_matches_the_shared_official_files() -> None:
+    """Every official file in ../shared/weights that a teacher can load is catalogued with
+    the README's size and MD5, and the copy there verifies (full MD5, 16 MB in all)."""
+    if not (SHARED_WEIGHTS / "README.md").is_file():
+        pytest.skip(f"no official weight files at {SHARED_WEIGHTS} (a user's machine)")
+    table = _readme_table()
+    assert len(table) >= 6, "the README table did not parse"
+    by_file = {w.filename: w for w in weights.catalogue()}
+    # mn04_as.onnx is a third party's export used only as a test reference.
+    expected = set(table) - {"mn04_as.onnx"}
+    if "efficientat-mn04" not in {w.name for w in weights.catalogue()}:
+        expected -= {"mn04_as_mAP_432.pt"}  # its plugin registers it
+    assert expected <= set(by_file), f"not catalogued: {sorted(expected - set(by_file))}"
+    for filename in sorted(expected):
+        weight = by_file[filename]
+        assert (weight.size, weight.md5) == table[filename], filename
+        assert weights.verify(weight, SHARED_WEIGHTS / filename) == SHARED_WEIGHTS / filename
 
 
 def test_unknown_catalogue_name_suggests_close_names() -> None:
@@ -60,12 +137,16 @@ def test_weight_file_validates_digests_and_size() -> None:
         WeightFile(name="x", filename="x", url="http://x", md5="XYZ")
     with pytest.raises(WeightsError, match="size"):
         WeightFile(name="x", filename="x", url="http://x", size=0)
+    with pytest.raises(WeightsError, match="bare file name"):
+        WeightFile(name="x", filename="sub/x.pt", url="http://x")  # would escape the folders
 
 
-def test_cache_dir_follows_specxform_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_cache_dir_follows_specxform_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                         no_search_path: None) -> None:
     monkeypatch.setenv("SPECXFORM_HOME", str(tmp_path))
     assert weights.weights_dir() == tmp_path / "weights"
     assert weights.path(weights.get("yamnet")) == tmp_path / "weights" / "yamnet.h5"
+    assert weights.cache_path(weights.get("yamnet")) == tmp_path / "weights" / "yamnet.h5"
     monkeypatch.delenv("SPECXFORM_HOME")
     assert weights.home().name == "specxform"
 
@@ -156,7 +237,8 @@ def test_http_error_is_reported(server: Server, tmp_path: Path) -> None:
 # ------------------------------------------------------------------ resolve and verify
 
 
-def test_resolve_prefers_explicit_then_cache(server: Server, tmp_path: Path) -> None:
+def test_resolve_prefers_explicit_then_cache(server: Server, tmp_path: Path,
+                                             no_search_path: None) -> None:
     wf = server.weight("model.pth")
     mine = tmp_path / "mine.pth"
     mine.write_bytes(b"fine-tuned")
@@ -217,6 +299,167 @@ def test_fetch_of_file_without_checksum_checks_it_parses(server: Server, tmp_pat
     with pytest.raises(WeightsError, match="does not parse"):
         weights.fetch(wf, root=tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+# -------------------------------------------------------------------------- search path
+
+
+@pytest.fixture
+def folders(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Two search-path folders (``first`` before ``second``) and an empty cache."""
+    first, second, cache = tmp_path / "first", tmp_path / "second", tmp_path / "cache"
+    for folder in (first, second):
+        folder.mkdir()
+    monkeypatch.setenv(weights.SEARCH_PATH_ENV,
+                       os.pathsep.join([str(first), "", str(second)]))
+    return first, second, cache
+
+
+def test_search_path_splits_on_pathsep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(weights.SEARCH_PATH_ENV, os.pathsep.join(["/a", "", " ", "~/w"]))
+    assert weights.search_path() == [Path("/a"), Path("~/w").expanduser()]
+    monkeypatch.delenv(weights.SEARCH_PATH_ENV)
+    assert weights.search_path() == []
+
+
+def test_resolve_uses_the_search_path_before_the_cache(
+    server: Server, folders: tuple[Path, Path, Path]
+) -> None:
+    first, second, cache = folders
+    wf = server.weight("model.pth")
+    (second / "model.pth").write_bytes(PAYLOAD)
+    cache.mkdir()
+    (cache / "model.pth").write_bytes(PAYLOAD)
+    assert weights.resolve(wf, root=cache) == second / "model.pth"
+    assert weights.find(wf, cache) == weights.Location(second / "model.pth", "search path", True)
+    (first / "model.pth").write_bytes(PAYLOAD)  # the earlier folder wins
+    assert weights.resolve(wf, root=cache, download=False) == first / "model.pth"
+    assert weights.path(wf, cache) == first / "model.pth"
+    assert weights.cache_path(wf, cache) == cache / "model.pth"
+    assert server.requests == []  # nothing was downloaded
+
+
+def test_a_bad_copy_on_the_search_path_is_refused(
+    server: Server, folders: tuple[Path, Path, Path]
+) -> None:
+    first, _, cache = folders
+    wf = server.weight("model.pth")
+    (first / "model.pth").write_bytes(bytes(len(PAYLOAD)))  # right size, wrong content
+    assert weights.find(wf, cache) == weights.Location(first / "model.pth", "search path", True)
+    with pytest.raises(WeightsError) as info:
+        weights.resolve(wf, root=cache)
+    message = str(info.value)
+    assert f"md5 {hashlib.md5(bytes(len(PAYLOAD))).hexdigest()}" in message
+    assert weights.SEARCH_PATH_ENV in message and str(first) in message
+    assert server.requests == []  # not replaced behind the user's back
+    (first / "model.pth").write_bytes(b"short")
+    assert weights.find(wf, cache) == weights.Location(first / "model.pth", "search path", False)
+
+
+def test_without_a_copy_resolve_downloads_into_the_cache(
+    server: Server, folders: tuple[Path, Path, Path]
+) -> None:
+    first, second, cache = folders
+    wf = server.weight("model.pth")
+    assert weights.find(wf, cache) is None
+    with pytest.raises(WeightsError, match=weights.SEARCH_PATH_ENV):  # offline says where to put it
+        weights.resolve(wf, root=cache, download=False)
+    assert weights.resolve(wf, root=cache, progress=False) == cache / "model.pth"
+    assert not (first / "model.pth").exists() and not (second / "model.pth").exists()
+    assert weights.find(wf, cache) == weights.Location(cache / "model.pth", "cache", True)
+
+
+def test_verify_once_reads_a_file_once_per_version(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    calls: list[Path] = []
+    digests = weights._digests
+
+    def counting(file: Path) -> dict[str, str]:
+        calls.append(file)
+        return digests(file)
+
+    monkeypatch.setattr(weights, "_digests", counting)
+    file = tmp_path / "w.bin"
+    file.write_bytes(PAYLOAD)
+    wf = WeightFile(name="w", filename="w.bin", url="http://x", size=len(PAYLOAD),
+                    md5=hashlib.md5(PAYLOAD).hexdigest())
+    for _ in range(3):
+        assert weights.verify_once(wf, file) == file
+    assert len(calls) == 1
+    # Another description of the same bytes is checked on its own.
+    with pytest.raises(WeightsError, match="md5"):
+        weights.verify_once(attrs_evolve(wf, md5="0" * 32), file)
+    # A new version of the file (same size, new content and time) is read again.
+    file.write_bytes(bytes(len(PAYLOAD)))
+    os.utime(file, ns=(1, 1))
+    with pytest.raises(WeightsError, match="md5"):
+        weights.verify_once(wf, file)
+    with pytest.raises(WeightsError, match="not found"):
+        weights.verify_once(wf, tmp_path / "gone.bin")
+
+
+def test_resolve_verifies_a_cached_file_once(
+    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_search_path: None
+) -> None:
+    wf = server.weight("model.pth")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "model.pth").write_bytes(bytes(len(PAYLOAD)))  # corrupt, right size
+    with pytest.raises(WeightsError, match="md5"):
+        weights.resolve(wf, root=cache)  # the digest is checked, not only the size
+    (cache / "model.pth").write_bytes(PAYLOAD)
+    calls: list[Path] = []
+    monkeypatch.setattr(weights, "_digests", lambda f: calls.append(f) or {"md5": wf.md5})
+    for _ in range(2):
+        assert weights.resolve(wf, root=cache) == cache / "model.pth"
+    assert len(calls) == 1
+
+
+# ------------------------------------------------------------ ./dev and CI set the path
+
+
+def _fake_venv(tmp_path: Path, repo: Path) -> Path:
+    """A venv whose python, ruff and mypy only print the search path, marked as set up."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    for tool in ("python", "ruff", "mypy"):
+        script = venv / "bin" / tool
+        script.write_text(f'#!/bin/sh\necho "{tool}: ${{{weights.SEARCH_PATH_ENV}-unset}}"\n')
+        script.chmod(0o755)
+    stamp = hashlib.sha256((repo / "pyproject.toml").read_bytes() + (repo / "dev").read_bytes())
+    (venv / ".specxform-installed").write_text(stamp.hexdigest() + "\n")
+    return venv
+
+
+def _run_script(script: Path, venv: Path, *args: str, **env: str) -> str:
+    environ = {k: v for k, v in os.environ.items() if k != weights.SEARCH_PATH_ENV}
+    environ.update(SPECXFORM_VENV=str(venv), **env)
+    out = subprocess.run(["bash", str(script), *args], capture_output=True, text=True,
+                         env=environ, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_dev_and_ci_point_the_search_path_at_shared_weights(tmp_path: Path) -> None:
+    if not SHARED_WEIGHTS.is_dir():
+        pytest.skip(f"{SHARED_WEIGHTS} is absent: nothing for ./dev to point at")
+    venv = _fake_venv(tmp_path, ROOT)
+    expected = f"python: {SHARED_WEIGHTS.resolve()}"
+    assert _run_script(ROOT / "dev", venv, "bench").strip() == expected
+    assert _run_script(ROOT / ".ci" / "run", venv).splitlines()[-1] == expected
+    # A value the user set is kept.
+    mine = _run_script(ROOT / "dev", venv, "bench", SPECXFORM_WEIGHTS_PATH="/my/weights")
+    assert mine.strip() == "python: /my/weights"
+
+
+def test_dev_leaves_the_search_path_unset_without_shared_weights(tmp_path: Path) -> None:
+    repo = tmp_path / "checkout" / "repo"  # no ../shared/weights next to it
+    repo.mkdir(parents=True)
+    for name in ("dev", "pyproject.toml"):
+        shutil.copy2(ROOT / name, repo / name)
+    venv = _fake_venv(tmp_path, repo)
+    assert _run_script(repo / "dev", venv, "bench").strip() == "python: unset"
 
 
 # --------------------------------------------------------------------------------- load

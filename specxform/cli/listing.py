@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +11,6 @@ from rich.table import Table
 
 from specxform import plugins
 from specxform.cli import common
-from specxform.errors import SpecxformError
 from specxform.registry import Origin, Registry
 
 SECTIONS = ("representations", "teachers", "pairs", "students", "datasets")
@@ -39,26 +37,27 @@ def _origin(origin: Origin) -> dict[str, Any]:
     return {"plugin": origin.plugin, "distribution": origin.distribution}
 
 
-def weight_status(names: tuple[str, ...]) -> dict[str, str]:
-    """Whether each weight file is cached: ``"present"``, ``"missing"`` or ``"unknown"``.
+def weight_status(registry: Registry, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Where each registered weight file is, without reading it.
 
-    Uses :mod:`specxform.weights` (``get`` and ``path``) when it is installed;
-    a file it does not catalogue, or no such module, gives ``"unknown"``.
+    Returns, per name, ``{"name", "status", "where", "path"}``: ``status`` is
+    ``"present"`` (a copy with the published size), ``"corrupt"`` (a copy of
+    another size) or ``"missing"``; ``where`` is ``"search path"``
+    (``$SPECXFORM_WEIGHTS_PATH``), ``"cache"`` or ``None``; ``path`` the copy
+    found, else ``None``. Only sizes are compared (a stat per file), so listings
+    stay fast; ``specxform weights verify`` compares checksums.
     """
-    if not names:
-        return {}
-    try:
-        weights = importlib.import_module("specxform.weights")
-        lookup: Callable[[str], Any] = weights.get
-        where: Callable[[Any], Any] = weights.path
-    except Exception:  # optional module: a listing must not fail because of it
-        return dict.fromkeys(names, "unknown")
+    from specxform import weights
+
     status = {}
     for name in names:
-        try:
-            status[name] = "present" if where(lookup(name)).is_file() else "missing"
-        except SpecxformError:
-            status[name] = "unknown"
+        found = weights.find(registry.weight_file(name))
+        state = "missing" if found is None else "present" if found.size_ok else "corrupt"
+        status[name] = {
+            "name": name, "status": state,
+            "where": found.where if found is not None else None,
+            "path": str(found.path) if found is not None else None,
+        }
     return status
 
 
@@ -78,14 +77,19 @@ def representations(registry: Registry) -> list[dict[str, Any]]:
 
 
 def teachers(registry: Registry) -> list[dict[str, Any]]:
-    """One record per teacher, with the cache status of each weight file."""
+    """One record per teacher: parameter count, where each weight file is, whether all are
+    present (true for a teacher that declares none, such as one with bundled weights), and
+    the sources it accepts."""
     rows = []
     for t in registry.teachers():
-        status = weight_status(t.weights)
+        status = weight_status(registry, t.weights)
+        files = [status[w] for w in t.weights]
         rows.append({
             "name": t.name, "target": t.target, "num_classes": t.num_classes,
             "parameter_count": t.parameter_count,
-            "weights": [{"name": w, "status": status[w]} for w in t.weights],
+            "weights": files,
+            "weights_present": all(f["status"] == "present" for f in files),
+            "accepts_sources": registry.accepted_sources(t.name),
             "aux_inputs": list(t.aux_inputs), "default": t.default,
             "chunking": {"seconds": t.chunk_seconds, "normalise": t.normalise},
             "description": t.description, "origin": _origin(t.origin),
@@ -117,6 +121,18 @@ def _sections(registry: Registry) -> dict[str, Callable[[], list[dict[str, Any]]
     }
 
 
+def _weights_cell(row: dict[str, Any]) -> str:
+    """``yes (search path)``, ``no: yamnet missing`` or ``none declared``."""
+    files = row["weights"]
+    if not files:
+        return "none declared"
+    if row["weights_present"]:
+        places = sorted({f["where"] for f in files})
+        return f"yes ({', '.join(places)})"
+    bad = [f"{f['name']} {f['status']}" for f in files if f["status"] != "present"]
+    return "no: " + ", ".join(bad)
+
+
 def _table(section: str, rows: list[dict[str, Any]]) -> Table:
     columns: dict[str, Callable[[dict[str, Any]], str]] = {
         "representations": {
@@ -131,8 +147,7 @@ def _table(section: str, rows: list[dict[str, Any]]) -> Table:
             "classes": lambda r: str(r["num_classes"]),
             "parameters": lambda r: "?" if r["parameter_count"] is None
             else f"{r['parameter_count']:,}",
-            "weights": lambda r: ", ".join(f"{w['name']} ({w['status']})" for w in r["weights"])
-            or "-",
+            "weights": _weights_cell,
             "plugin": lambda r: r["origin"]["plugin"],
         },
         "pairs": {

