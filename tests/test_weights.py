@@ -144,6 +144,7 @@ def test_weight_file_validates_digests_and_size() -> None:
 def test_cache_dir_follows_specxform_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                          no_search_path: None) -> None:
     monkeypatch.setenv("SPECXFORM_HOME", str(tmp_path))
+    monkeypatch.delenv("SPECXFORM_WEIGHTS_PATH", raising=False)  # only the cache is searched
     assert weights.weights_dir() == tmp_path / "weights"
     assert weights.path(weights.get("yamnet")) == tmp_path / "weights" / "yamnet.h5"
     assert weights.cache_path(weights.get("yamnet")) == tmp_path / "weights" / "yamnet.h5"

@@ -13,8 +13,8 @@ import os
 from typing import Any
 
 import specxform
-from specxform import Registry
-from specxform.weights import WeightFile, resolve
+from specxform import Registry, WeightFile
+from specxform.weights import resolve
 
 #: The official state dict of the EfficientAT GitHub release v0.0.1 (MIT licence).
 MN04_WEIGHTS = WeightFile(
@@ -47,9 +47,10 @@ def _mn04(
 
 @specxform.hookimpl
 def specxform_add_teachers(registry: Registry) -> None:
+    registry.add_weight_file(MN04_WEIGHTS)
     registry.add_teacher(
         "efficientat_mn04", target="efficientat", factory=_mn04, num_classes=527,
-        parameter_count=MN04_PARAMETERS,
+        parameter_count=MN04_PARAMETERS, weights=("efficientat-mn04", "audioset-class-labels"),
         description="EfficientAT mn04_as MobileNetV3 (width 0.4, AudioSet mAP 0.432), "
         "527 AudioSet classes; trained on 10 s clips",
         # AudioSet clips as they come (no peak normalisation), 10 s as in training.

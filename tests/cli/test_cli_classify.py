@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 import specxform
-from specxform import api, plugins, weights
+from specxform import api, plugins
 from specxform.audio import load_audio, resample
 from specxform.cli.classify import CSV_COLUMNS
 from specxform.cli.main import main
@@ -92,9 +92,14 @@ def _fake(weights: Any = None, *, pretrained: bool = True) -> FakeTeacher:
     return FakeTeacher()
 
 
+FAKE_LABELS = WeightFile(name="fake-labels", filename="fake_labels.csv",
+                         url="http://127.0.0.1:9/fake.csv")
+
+
 class FakePlugin:
     @specxform.hookimpl
     def specxform_add_teachers(self, registry: Registry) -> None:
+        registry.add_weight_file(FAKE_LABELS)
         registry.add_teacher("fake", target="pann", factory=_fake, num_classes=4)
         registry.add_teacher("fake_aux", target="pann", num_classes=4, aux_inputs=("length",),
                              factory=lambda weights=None, **_: FakeAuxTeacher())
@@ -102,10 +107,9 @@ class FakePlugin:
 
 @pytest.fixture
 def home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """An empty weight cache, a catalogued label file for the fake, and no network."""
+    """An empty weight cache, no search path, and no network."""
     monkeypatch.setenv("SPECXFORM_HOME", str(tmp_path / "home"))
-    monkeypatch.setitem(weights.CATALOGUE, "fake-labels", WeightFile(
-        name="fake-labels", filename="fake_labels.csv", url="http://127.0.0.1:9/fake.csv"))
+    monkeypatch.delenv("SPECXFORM_WEIGHTS_PATH", raising=False)
 
     def offline(*args: object, **kwargs: object) -> None:
         raise urllib.error.URLError("no network in tests")

@@ -108,6 +108,7 @@ def with_fake_teachers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     loaded = plugins.load_plugins(extra=[("fake_teachers", FakeTeachers())], autoload=False)
     monkeypatch.setattr(plugins, "loaded", lambda: loaded)
     monkeypatch.setenv("SPECXFORM_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SPECXFORM_WEIGHTS_PATH", raising=False)  # only the cache is searched
     (tmp_path / "shared").mkdir()
     monkeypatch.setenv("SPECXFORM_WEIGHTS_PATH", str(tmp_path / "shared"))
     monkeypatch.setenv("COLUMNS", "250")  # rich wraps table cells to the terminal width

@@ -192,6 +192,7 @@ def test_labels_are_the_audioset_display_names(monkeypatch: pytest.MonkeyPatch,
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / LABELS.name).symlink_to(_need(LABELS))
     monkeypatch.setenv("SPECXFORM_HOME", str(tmp_path))
+    monkeypatch.delenv("SPECXFORM_WEIGHTS_PATH", raising=False)  # only the cache is searched
     names = MN04.labels()
     assert len(names) == 527
     assert (names[0], names[74], names[137], names[396]) == ("Speech", "Dog", "Music", "Siren")

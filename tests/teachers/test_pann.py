@@ -201,6 +201,7 @@ def test_pretrained_offline_says_where_to_put_the_file(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("SPECXFORM_HOME", str(tmp_path))
+    monkeypatch.delenv("SPECXFORM_WEIGHTS_PATH", raising=False)  # only the cache is searched
     with pytest.raises(WeightsError) as info:
         Cnn14.pretrained(download=False)
     message = str(info.value)
