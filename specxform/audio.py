@@ -82,7 +82,9 @@ def find_audio_files(inputs: list[str | Path]) -> list[Path]:
     found: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found.extend(sorted(p for p in item.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES))
+            from specxform.io import visible_files  # deferred: io is not needed to read audio
+
+            found.extend(p for p in visible_files(item) if p.suffix.lower() in AUDIO_SUFFIXES)
         elif item.exists():
             found.append(item)
         else:

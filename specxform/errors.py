@@ -54,5 +54,9 @@ class CheckpointError(SpecxformError):
     """A checkpoint does not match the model or representation it is loaded into."""
 
 
+class OutputBusyError(SpecxformError):
+    """Another specxform process is writing to the same output (exit status 1: try later)."""
+
+
 class PluginLoadWarning(UserWarning):
     """A third-party plugin could not be loaded and was skipped."""

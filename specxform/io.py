@@ -15,14 +15,24 @@ Every write goes to a temporary file in the destination folder and is renamed
 into place with :func:`os.replace`, so an error never leaves a partial file
 under the final name. Reading validates rank, band count and finiteness and
 raises :class:`~specxform.errors.InputError` naming the file and the fix.
+
+Outputs of a command are locked (:func:`output_lock`): a second process that
+writes to the same folder or file is refused with
+:class:`~specxform.errors.OutputBusyError` instead of mixing its files with the
+first one's. Staging folders, lock files and temporary files have hidden names
+(a leading ``.``), and :func:`visible_files`, which every reader of folders
+uses, skips hidden names, so a run killed mid-way never leaves anything a later
+command reads as data; the next run into that folder deletes the leftovers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -31,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from specxform.errors import InputError, SpecError
+from specxform.errors import InputError, OutputBusyError, SpecError
 from specxform.specs import Representation
 
 #: Array file formats by name and the suffixes that select them.
@@ -39,6 +49,148 @@ FORMATS = {"npy": (".npy",), "npz": (".npz",), "h5": (".h5", ".hdf5")}
 ARRAY_SUFFIXES = tuple(s for suffixes in FORMATS.values() for s in suffixes)
 _KEYS = ("levels", "mel")
 _META = "representation"
+#: Lock file of an output folder (a single output file ``x.h5`` has ``.x.h5.specxform-lock``).
+LOCK_NAME = ".specxform-lock"
+#: Name prefix of the staging folders of :class:`StagedFolder`.
+STAGING_PREFIX = ".specxform-staging-"
+#: errno values that mean "this location cannot be written" (a bad ``-o``, exit status 2).
+_UNWRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def visible_files(folder: str | Path) -> list[Path]:
+    """Every file under ``folder`` (recursively, sorted) whose path below it has no hidden part.
+
+    A name starting with ``.`` anywhere below ``folder`` is skipped: the staging
+    folders, lock files and temporary files that specxform writes (a killed run
+    can leave them behind), and those of other tools (``.git``, ``.DS_Store``).
+    Symbolic links to files are followed; links to folders are not entered
+    (as :meth:`pathlib.Path.rglob`).
+    """
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(root) / f for f in files if not f.startswith(".")]
+    return sorted(p for p in found if p.is_file())
+
+
+def _unwritable(path: Path, exc: OSError) -> OSError | InputError:
+    """The error to raise when creating something for the output ``path`` failed."""
+    reason = exc.strerror or str(exc)
+    if exc.errno in _UNWRITABLE or isinstance(exc, PermissionError):
+        return InputError(
+            f"-o {path}: cannot write there ({reason.lower()}); choose a writable folder for -o, "
+            "or make this one writable."
+        )
+    return OSError(exc.errno, f"cannot write -o {path} ({reason}); free space or choose "
+                   "another -o")
+
+
+def _lock_file(path: Path, folder: bool) -> Path:
+    return path / LOCK_NAME if folder else path.with_name(f".{path.name}.specxform-lock")
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive lock on ``fd`` without waiting; False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holder(lock: Path) -> str:
+    try:
+        text = lock.read_text().strip()
+    except OSError:
+        return ""
+    return f" (pid {text})" if text.isdigit() else ""
+
+
+@contextlib.contextmanager
+def output_lock(path: str | Path, *, folder: bool) -> Iterator[Path]:
+    """Hold the output ``path`` (a folder, or one file) for this process while the block runs.
+
+    The lock is an exclusive ``flock`` on a hidden file: ``path/.specxform-lock``
+    for a folder, ``.<name>.specxform-lock`` beside a file. The operating system
+    releases it when the process dies, so a killed run never blocks the next
+    one. The lock file is deleted on exit; missing parent folders are created
+    (and removed again if the block fails and leaves them empty).
+
+    Raises
+    ------
+    OutputBusyError
+        Another process holds the lock: it is writing to the same output.
+    InputError
+        The location cannot be written (read-only, permission denied).
+    """
+    path = Path(path)
+    lock = _lock_file(path, folder)
+    created = _make_folders(lock.parent, path)
+    ok = False
+    try:
+        fd = _acquire(lock, path)
+        try:
+            yield lock
+            ok = True
+        finally:
+            with contextlib.suppress(OSError):
+                lock.unlink()  # before closing: a waiter holding the old file sees it is gone
+            os.close(fd)
+    finally:
+        if not ok:
+            for made in created:
+                with contextlib.suppress(OSError):
+                    made.rmdir()  # only when empty
+
+
+def _make_folders(folder: Path, target: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    missing = []
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            break
+        missing.append(parent)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(f"-o {target}: a file is in the way ({folder} or a folder above it is "
+                         "a file, not a folder); give another -o.") from None
+    except OSError as exc:
+        raise _unwritable(target, exc) from exc
+    return missing
+
+
+def _acquire(lock: Path, target: Path) -> int:
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise _unwritable(target, exc) from exc
+        if not _try_lock(fd):
+            os.close(fd)
+            raise OutputBusyError(
+                f"another specxform run{_holder(lock)} is writing to -o {target}; wait for it "
+                "to finish, or give another -o (two runs into one output would mix their files)."
+            )
+        try:  # the previous holder may have deleted the file between our open and lock
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            return fd
+        os.close(fd)
 
 
 def file_format(path: str | Path) -> str:
@@ -118,8 +270,11 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     deleted and ``path`` is left as it was.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(path, exc) from exc
     os.close(fd)
     try:
         yield Path(tmp)
@@ -214,28 +369,36 @@ def _write_h5(path: Path, arrays: Mapping[str, np.ndarray], rep: Representation 
 
 
 class StagedFolder:
-    """Write many outputs into a folder all-or-nothing.
+    """Write many outputs into a folder all-or-nothing, holding the folder's lock.
 
     Files are written inside a hidden staging folder in ``folder`` (same file
     system, so moving them is a rename) and moved into place when the ``with``
     block succeeds. On an exception the staging folder is deleted, and so is
-    ``folder`` if this object created it and it is empty.
+    ``folder`` if this object created it and it is empty. While the block runs
+    the folder is locked (:func:`output_lock`), so staging folders found on
+    entry are the leftovers of killed runs: they are deleted.
     """
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self._created = False
         self._staging: Path | None = None
         self._written: list[str] = []
+        self._lock: contextlib.ExitStack | None = None
 
     def __enter__(self) -> StagedFolder:
         if self.folder.exists() and not self.folder.is_dir():
             raise InputError(
                 f"{self.folder}: exists and is not a folder; give a folder, or a .npz/.h5 file."
             )
-        self._created = not self.folder.exists()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._staging = Path(tempfile.mkdtemp(prefix=".specxform-staging-", dir=self.folder))
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(output_lock(self.folder, folder=True))
+            for stale in self.folder.glob(STAGING_PREFIX + "*"):
+                shutil.rmtree(stale, ignore_errors=True)  # a killed run's: we hold the lock
+            try:
+                self._staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.folder))
+            except OSError as exc:
+                raise _unwritable(self.folder, exc) from exc
+            self._lock = stack.pop_all()
         return self
 
     def path(self, relative: str) -> Path:
@@ -247,19 +410,21 @@ class StagedFolder:
         target.parent.mkdir(parents=True, exist_ok=True)
         return target
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        assert self._staging is not None
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        assert self._staging is not None and self._lock is not None
         try:
             if exc_type is None:
                 for relative in self._written:
                     final = self.folder / relative
                     final.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(self._staging / relative, final)
+        except BaseException:
+            exc_type, exc, tb = sys.exc_info()
+            raise
         finally:
             shutil.rmtree(self._staging, ignore_errors=True)
-            if exc_type is not None and self._created:
-                with contextlib.suppress(OSError):
-                    self.folder.rmdir()  # only when empty
+            # Releasing the lock removes the folder again if it created it and it is empty.
+            self._lock.__exit__(exc_type, exc, tb)
 
 
 # ----------------------------------------------------------------------------

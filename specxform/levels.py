@@ -62,6 +62,7 @@ import attrs
 import numpy as np
 
 from specxform.errors import InputError
+from specxform.io import visible_files
 from specxform.specs import BandFilterbank, Representation
 
 __all__ = [
@@ -103,6 +104,9 @@ _FREQUENCY = re.compile(r"(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(k?)\s*(?:hz)?\s*$", r
 def find_level_files(inputs: Sequence[str | Path]) -> list[tuple[Path, str]]:
     """Expand files and folders (recursively) into level files and their output names.
 
+    Hidden names below a folder (staging folders and temporary files of killed
+    runs) are skipped (:func:`specxform.io.visible_files`).
+
     Parameters
     ----------
     inputs : sequence of path-like
@@ -123,8 +127,7 @@ def find_level_files(inputs: Sequence[str | Path]) -> list[tuple[Path, str]]:
     found: dict[str, Path] = {}
     for item in map(Path, inputs):
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*")
-                           if p.is_file() and p.suffix.lower() in LEVEL_SUFFIXES)
+            files = [p for p in visible_files(item) if p.suffix.lower() in LEVEL_SUFFIXES]
             entries = [(p, p.relative_to(item).with_suffix("").as_posix()) for p in files]
         elif item.is_file():
             if item.suffix.lower() not in LEVEL_SUFFIXES:

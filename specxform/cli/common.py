@@ -25,6 +25,8 @@ from specxform.io import (
     FORMATS,
     StagedFolder,
     file_format,
+    output_lock,
+    visible_files,
     write_array,
     write_arrays,
 )
@@ -88,6 +90,9 @@ def _kind(path: Path) -> str | None:
 def expand_inputs(inputs: Iterable[str | Path], *, kinds: tuple[str, ...]) -> list[InputFile]:
     """Expand files and folders (recursively) into the files of the accepted ``kinds``.
 
+    Hidden names below a folder (staging folders and temporary files of killed
+    runs, ``.git``) are skipped (:func:`specxform.io.visible_files`).
+
     Raises
     ------
     InputError
@@ -101,7 +106,7 @@ def expand_inputs(inputs: Iterable[str | Path], *, kinds: tuple[str, ...]) -> li
     found: dict[str, InputFile] = {}
     for item in map(Path, inputs):
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.is_file() and _kind(p) in kinds)
+            files = [p for p in visible_files(item) if _kind(p) in kinds]
             entries = [(p, p.relative_to(item).with_suffix("").as_posix()) for p in files]
         elif item.is_file():
             if _kind(item) not in kinds:
@@ -159,7 +164,9 @@ def write_outputs(plan: OutputPlan, items: Iterator[tuple[str, Path, np.ndarray]
     A folder plan writes ``<folder>/<name>.<fmt>`` per item through a
     :class:`~specxform.io.StagedFolder`; a file plan gathers the items and
     writes them at once (a ``.npy`` file takes exactly one). Either way an
-    error while producing any item leaves no output behind.
+    error while producing any item leaves no output behind, and the output is
+    locked while the items are produced (:func:`specxform.io.output_lock`): a
+    second run into the same output is refused.
     """
     records: list[dict[str, Any]] = []
 
@@ -174,6 +181,13 @@ def write_outputs(plan: OutputPlan, items: Iterator[tuple[str, Path, np.ndarray]
                 write_array(staged.path(name + suffix), array, rep)
                 record(name, source, array, plan.path / (name + suffix))
         return records
+    with output_lock(plan.path, folder=False):
+        _write_file(plan, items, rep, record)
+    return records
+
+
+def _write_file(plan: OutputPlan, items: Iterator[tuple[str, Path, np.ndarray]],
+                rep: Representation, record: Callable[..., None]) -> None:
     gathered: dict[str, np.ndarray] = {}
     for name, source, array in items:
         gathered[name] = array
@@ -187,7 +201,6 @@ def write_outputs(plan: OutputPlan, items: Iterator[tuple[str, Path, np.ndarray]
         write_array(plan.path, next(iter(gathered.values())), rep)
     else:
         write_arrays(plan.path, gathered, rep)
-    return records
 
 
 def add_output_args(parser: argparse.ArgumentParser) -> None:

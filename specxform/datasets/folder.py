@@ -7,12 +7,15 @@ from pathlib import Path
 from specxform.audio import AUDIO_SUFFIXES
 from specxform.datasets.base import AudioDataset, Clip, dataset_root, group_of
 from specxform.errors import InputError
+from specxform.io import visible_files
 
 __all__ = ["folder"]
 
 
 def folder(root: str | Path, *, group: str = "auto") -> AudioDataset:
     """Every audio file under ``root`` (recursively), labelled by its parent folder.
+
+    Hidden names (a leading ``.``: staging folders of killed runs, ``.git``) are skipped.
 
     Parameters
     ----------
@@ -23,7 +26,7 @@ def folder(root: str | Path, *, group: str = "auto") -> AudioDataset:
         groups UrbanSound8K names by fsID and treats any other file as its own group.
     """
     root = dataset_root(root, "dataset")
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    files = [p for p in visible_files(root) if p.suffix.lower() in AUDIO_SUFFIXES]
     if not files:
         raise InputError(
             f"{root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found; check --data."
