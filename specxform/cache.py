@@ -31,6 +31,13 @@ writes one ``parts/<i>.npz`` per clip (atomically: temporary file, then
 ``os.replace``), so an interrupted build resumes at the first missing clip;
 the parts are then gathered into the final arrays and ``complete.json`` is
 written last.
+
+Integrity. Opening a cache checks every array against ``complete.json``: the
+file exists, its size is the one its ``.npy`` header announces, it holds one
+row per chunk, and its values are finite (a scan in blocks; a fraction of a
+second per 100 MB). A damaged cache raises :class:`CacheDamagedError`, which
+names the array, the chunk and its clip; :func:`build_cache` then rebuilds the
+cache (one warning line on stderr) instead of training on it.
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ from specxform.specs import Representation
 __all__ = [
     "CACHE_FORMAT",
     "AuxProvider",
+    "CacheDamagedError",
     "CacheSpec",
     "Chunking",
     "FeatureCache",
@@ -87,6 +95,24 @@ CACHE_FORMAT = 1
 _MAIN_ARRAYS = ("source", "target", "probs", "file_index", "chunk_index")
 #: Chunks per teacher call while caching: bounds memory for hour-long recordings.
 _TEACHER_BATCH = 64
+#: Bytes read at a time when a cache is opened and its arrays are checked for NaN.
+_VERIFY_BYTES = 1 << 25
+
+
+class CacheDamagedError(InputError):
+    """A cache folder is incomplete or damaged (a truncated, missing or non-finite array).
+
+    Attributes
+    ----------
+    folder : Path
+    array : str or None
+        File name of the damaged array (``probs.npy``), when one is to blame.
+    """
+
+    def __init__(self, folder: Path, what: str, array: str | None = None) -> None:
+        super().__init__(f"feature cache {folder}: {what}; the cache is damaged: delete "
+                         f"{folder} and run the command again, which rebuilds it.")
+        self.folder, self.array, self.what = folder, array, what
 
 
 @runtime_checkable
@@ -311,16 +337,72 @@ class FeatureCache:
                 f"{self.folder} is not a complete feature cache (no complete.json); "
                 "run build_cache again to finish it."
             )
-        self.manifest: dict[str, Any] = json.loads((self.folder / "manifest.json").read_text())
-        self.aux_names: tuple[str, ...] = tuple(json.loads(marker.read_text())["aux"])
+        try:
+            self.manifest: dict[str, Any] = json.loads(
+                (self.folder / "manifest.json").read_text())
+            done = json.loads(marker.read_text())
+            self.aux_names: tuple[str, ...] = tuple(done["aux"])
+            self._chunks = int(done["chunks"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise CacheDamagedError(self.folder, f"unreadable manifest.json or complete.json "
+                                    f"({exc})") from exc
         arrays = {name: self._open(name) for name in _MAIN_ARRAYS}
         self.source, self.target, self.probs = arrays["source"], arrays["target"], arrays["probs"]
         self.file_index, self.chunk_index = arrays["file_index"], arrays["chunk_index"]
         self.aux_teacher = {a: self._open(f"aux_teacher.{a}") for a in self.aux_names}
         self.aux_student = {a: self._open(f"aux_student.{a}") for a in self.aux_names}
+        self._verify_values(arrays)
 
     def _open(self, name: str) -> np.ndarray:
-        return np.load(self.folder / f"{name}.npy", mmap_mode="r")
+        """Memory-map ``<name>.npy`` after checking its header and size against the chunks."""
+        path = self.folder / f"{name}.npy"
+        what = path.name
+        try:
+            with path.open("rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+                else:
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+                offset = fh.tell()
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise CacheDamagedError(self.folder, f"{what} is missing", what) from None
+        except (OSError, ValueError, EOFError) as exc:
+            raise CacheDamagedError(self.folder, f"{what} has no readable .npy header ({exc})",
+                                    what) from exc
+        expected = offset + math.prod(shape) * dtype.itemsize
+        if size != expected:
+            kind = "truncated" if size < expected else "longer than its header says"
+            raise CacheDamagedError(self.folder, f"{what} is {kind} ({size} bytes, its header "
+                                    f"announces {expected})", what)
+        if not shape or shape[0] != self._chunks or fortran:
+            raise CacheDamagedError(self.folder, f"{what} holds shape {shape}, but the cache "
+                                    f"has {self._chunks} chunks", what)
+        return np.load(path, mmap_mode="r")
+
+    def _verify_values(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Every chunk of every array is finite, and file indices point at files."""
+        index = arrays["file_index"]
+        if len(index) and not (int(index.min()) >= 0 and int(index.max()) < len(self.files)):
+            raise CacheDamagedError(self.folder, "file_index.npy points at clips the manifest "
+                                    "does not list", "file_index.npy")
+        named = {**arrays, **{f"aux_teacher.{a}": v for a, v in self.aux_teacher.items()},
+                 **{f"aux_student.{a}": v for a, v in self.aux_student.items()}}
+        for name, array in named.items():
+            if not np.issubdtype(array.dtype, np.floating) or not len(array):
+                continue
+            step = max(1, _VERIFY_BYTES // max(1, array[0].nbytes))
+            for start in range(0, len(array), step):
+                block = np.asarray(array[start : start + step])
+                bad = ~np.isfinite(block.reshape(len(block), -1)).all(axis=1)
+                if bad.any():
+                    chunk = start + int(np.argmax(bad))
+                    clip = self.files[int(index[chunk])]
+                    raise CacheDamagedError(
+                        self.folder, f"{name}.npy holds NaN or infinite values in chunk {chunk} "
+                        f"(clip {clip!r}, its chunk {int(self.chunk_index[chunk])})",
+                        f"{name}.npy")
 
     @property
     def key(self) -> str:
@@ -485,7 +567,10 @@ def build_cache(clips: Sequence[Clip], *, source: Representation, target: Repres
                         teacher_name=teacher_name, chunking=chunking)
     folder = spec.folder(Path(root))
     if (folder / "complete.json").is_file():
-        return FeatureCache(folder)
+        try:
+            return FeatureCache(folder)
+        except CacheDamagedError as exc:
+            _discard(folder, exc)
     parts = folder / "parts"
     parts.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "manifest.json", json.dumps(spec.to_dict(), indent=1).encode())
@@ -503,7 +588,23 @@ def build_cache(clips: Sequence[Clip], *, source: Representation, target: Repres
             chunks += _part_rows(path)
             bar.update(task, advance=1, chunks=chunks)
     _gather(folder, len(ordered), featurize.aux_names)
-    return FeatureCache(folder)
+    try:
+        return FeatureCache(folder)
+    except CacheDamagedError as exc:  # just computed: the features themselves are bad
+        raise InputError(
+            f"computing the feature cache {folder} gave bad values: {exc.what}; check that "
+            "clip's audio and the teacher (delete the folder to retry)."
+        ) from exc
+
+
+def _discard(folder: Path, exc: CacheDamagedError) -> None:
+    """Delete a damaged cache's arrays so that :func:`build_cache` computes it again."""
+    Console(stderr=True).print(
+        f"specxform: warning: {' '.join(exc.what.split())} in the feature cache {folder}; "
+        "rebuilding it.", highlight=False, soft_wrap=True, markup=False)
+    (folder / "complete.json").unlink(missing_ok=True)
+    for array in folder.glob("*.npy"):
+        array.unlink(missing_ok=True)
 
 
 def _part_rows(path: Path) -> int:
