@@ -43,7 +43,9 @@ class TeacherEntry:
     :class:`specxform.teachers.base.Teacher`: with ``weights`` (a path) loaded from
     it, else from the weight cache; ``pretrained=False`` gives the architecture
     with random weights, which is what contract tests and benchmarks use offline.
-    ``weights`` names the files in the weight catalogue it loads.
+    ``weights`` names the files in the weight catalogue it loads, all of them;
+    ``weights_any`` names interchangeable files of which it loads one, the
+    first present (:func:`specxform.weights.resolve_any`), in order of preference.
     ``chunk_seconds`` and ``normalise`` are the default chunking of its
     training and evaluation audio (:class:`specxform.cache.Chunking`): the
     paper's 1 s peak-normalised chunks, unless the teacher needs longer input or
@@ -64,6 +66,7 @@ class TeacherEntry:
     chunk_seconds: float = 1.0
     normalise: str = "peak"
     accepts_sources: SourceFilter = None
+    weights_any: tuple[str, ...] = ()
 
     def accepts(self, source: Representation) -> bool:
         """Whether the teacher can be trained from ``source`` (its aux inputs computable).
@@ -257,13 +260,17 @@ class Registry:
         chunk_seconds: float = 1.0,
         normalise: str = "peak",
         accepts_sources: Collection[str] | Callable[[Representation], bool] | None = None,
+        weights_any: Collection[str] = (),
     ) -> None:
         """Register a teacher classifier that consumes representation ``target``.
 
         ``default=True`` makes it the teacher of implicit pairs with that target.
         ``weights`` names registered weight files (:meth:`add_weight_file`, called
-        before this). ``chunk_seconds`` and ``normalise`` ("peak" or "none") give
-        the default chunking of its training audio (see :class:`TeacherEntry`).
+        before this) that it needs, all of them; ``weights_any`` names
+        interchangeable ones, in order of preference, of which one is enough
+        (a model published in several formats). ``chunk_seconds`` and
+        ``normalise`` ("peak" or "none") give the default chunking of its
+        training audio (see :class:`TeacherEntry`).
         ``accepts_sources``, names of source representations or a predicate
         ``f(source: Representation) -> bool``, limits the sources it can be
         trained from (for example those its aux inputs can be computed from);
@@ -287,6 +294,13 @@ class Registry:
             raise PluginError(f"{self._origin}: teacher {name!r}: normalise must be 'peak' or "
                               f"'none', got {normalise!r}.")
         weights = self._names_of("weight file", weights, f"teacher {name!r}", "weights")
+        weights_any = self._names_of("weight file", weights_any, f"teacher {name!r}",
+                                     "weights_any")
+        if both := sorted(set(weights) & set(weights_any)):
+            raise PluginError(
+                f"{self._origin}: teacher {name!r} names {both} in both weights (all needed) "
+                "and weights_any (one of them needed); keep each file in one of the two."
+            )
         rule = self._source_filter(name, accepts_sources)
         entry = TeacherEntry(
             name=name,
@@ -302,6 +316,7 @@ class Registry:
             chunk_seconds=float(chunk_seconds),
             normalise=normalise,
             accepts_sources=rule,
+            weights_any=weights_any,
         )
         self._add("teacher", name, entry)
 

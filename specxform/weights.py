@@ -36,7 +36,7 @@ import hashlib
 import os
 import pickle
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -59,11 +59,13 @@ __all__ = [
     "catalogue",
     "fetch",
     "find",
+    "first_found",
     "get",
     "home",
     "load_torch_file",
     "path",
     "resolve",
+    "resolve_any",
     "search_path",
     "verify",
     "verify_once",
@@ -625,6 +627,74 @@ def resolve(
             _offline_message(weight, cache_path(weight, root), "downloads are disabled")
         )
     return fetch(weight, root=root, progress=progress)
+
+
+def first_found(alternatives: Sequence[WeightFile], root: Path | None = None) -> WeightFile | None:
+    """The first of ``alternatives`` with a copy on the search path or in the cache.
+
+    Only names and sizes are looked at (:func:`find`), so listings stay fast;
+    ``None`` when none of them is there.
+    """
+    return next((w for w in alternatives if find(w, root) is not None), None)
+
+
+def resolve_any(
+    alternatives: Sequence[WeightFile],
+    explicit: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = True,
+    root: Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Find the file to load among interchangeable files (a teacher's ``weights_any``).
+
+    ``explicit`` (``--weights PATH``) wins as in :func:`resolve`. Otherwise the
+    first of ``alternatives``, in order, that has a copy on the search path or
+    in the cache is verified and returned; when none has one, the first is
+    downloaded.
+
+    Parameters
+    ----------
+    alternatives : sequence of WeightFile
+        Files any one of which the model loads, in order of preference.
+    explicit, download, root, progress
+        As for :func:`resolve`.
+
+    Returns
+    -------
+    Path
+        An existing (and, unless ``explicit``, verified) file.
+
+    Raises
+    ------
+    WeightsError
+        If ``alternatives`` is empty, a copy found fails verification, or none is
+        present and the first cannot be downloaded (or ``download`` is false); the
+        message then names every file that would do.
+    """
+    if not alternatives:
+        raise WeightsError("resolve_any needs at least one weight file, got none.")
+    if explicit is not None:
+        return resolve(alternatives[0], explicit, root=root)
+    chosen = first_found(alternatives, root)
+    if chosen is not None:
+        return resolve(chosen, download=False, root=root)
+    if download:
+        try:
+            return resolve(alternatives[0], root=root, progress=progress)
+        except WeightsError as exc:
+            raise WeightsError(f"{exc} {_any_hint(alternatives, root)}") from exc
+    raise WeightsError(
+        f"none of {', '.join(w.filename for w in alternatives)} is on {SEARCH_PATH_ENV} "
+        f"({os.pathsep.join(map(str, search_path())) or 'unset'}) or in the cache "
+        f"({weights_dir(root)}), and downloads are disabled. {_any_hint(alternatives, root)}"
+    )
+
+
+def _any_hint(alternatives: Sequence[WeightFile], root: Path | None) -> str:
+    files = "; ".join(f"{w.filename} ({w.url})" for w in alternatives)
+    return (f"Any one of these files will do: {files}. Put one in a folder listed in "
+            f"{SEARCH_PATH_ENV} or in {weights_dir(root)}, or pass it with `--weights PATH`.")
 
 
 # ----------------------------------------------------------------------------- load

@@ -101,10 +101,17 @@ def _cnn14(
     return Cnn14.pretrained(weights, **kwargs) if pretrained else Cnn14().eval()
 
 
+#: YAMNet's interchangeable official files, in the order the factory prefers them when
+#: no ``--weights`` is given: float Keras, Coral int8 TFLite, TensorFlow Hub int8 TFLite.
+YAMNET_WEIGHTS = ("yamnet", "yamnet-tflite-spectra", "yamnet-tflite-hub")
+
+
 def _yamnet(
     weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True, **kwargs: Any
 ) -> Any:
-    """YAMNet from ``yamnet.h5``, an official ``.tflite`` file or a state dict (by content)."""
+    """YAMNet from ``yamnet.h5``, an official ``.tflite`` file or a state dict (by content);
+    without ``weights``, the first of :data:`YAMNET_WEIGHTS` present, else a download of
+    ``yamnet.h5``."""
     from specxform.teachers.yamnet import YAMNet
 
     return YAMNet.pretrained(weights, **kwargs) if pretrained else YAMNet().eval()
@@ -129,7 +136,8 @@ def specxform_add_teachers(registry: Registry) -> None:
     )
     registry.add_teacher(
         "yamnet", target="yamnet", factory=_yamnet, num_classes=521,
-        parameter_count=3_729_481, weights=("yamnet", "yamnet-class-map"), default=True,
+        parameter_count=3_729_481, weights=("yamnet-class-map",), weights_any=YAMNET_WEIGHTS,
+        default=True,
         description="YAMNet MobileNetV1, 0.96 s patches (hop 0.48 s) averaged, 521 classes; "
         "3,729,481 Keras-trainable parameters (3,740,425 with affine BatchNorm)",
     )

@@ -77,18 +77,22 @@ def representations(registry: Registry) -> list[dict[str, Any]]:
 
 
 def teachers(registry: Registry) -> list[dict[str, Any]]:
-    """One record per teacher: parameter count, where each weight file is, whether all are
-    present (true for a teacher that declares none, such as one with bundled weights), and
-    the sources it accepts."""
+    """One record per teacher: parameter count, where each weight file is (``weights``: all
+    needed; ``weights_any``: interchangeable, one needed), whether its weights are present
+    (every file of ``weights`` and one of ``weights_any``; true for a teacher that declares
+    none, such as one with bundled weights), and the sources it accepts."""
     rows = []
     for t in registry.teachers():
-        status = weight_status(registry, t.weights)
+        status = weight_status(registry, t.weights + t.weights_any)
         files = [status[w] for w in t.weights]
+        alternatives = [status[w] for w in t.weights_any]
         rows.append({
             "name": t.name, "target": t.target, "num_classes": t.num_classes,
             "parameter_count": t.parameter_count,
             "weights": files,
-            "weights_present": all(f["status"] == "present" for f in files),
+            "weights_any": alternatives,
+            "weights_present": all(f["status"] == "present" for f in files) and (
+                not alternatives or any(f["status"] == "present" for f in alternatives)),
             "accepts_sources": registry.accepted_sources(t.name),
             "aux_inputs": list(t.aux_inputs), "default": t.default,
             "chunking": {"seconds": t.chunk_seconds, "normalise": t.normalise},
@@ -122,14 +126,20 @@ def _sections(registry: Registry) -> dict[str, Callable[[], list[dict[str, Any]]
 
 
 def _weights_cell(row: dict[str, Any]) -> str:
-    """``yes (search path)``, ``no: yamnet missing`` or ``none declared``."""
-    files = row["weights"]
-    if not files:
+    """``yes (search path)``, ``yes (search path; yamnet-tflite-spectra)`` (the alternative
+    used), ``no: pann-cnn14 missing``, ``no: none of yamnet, yamnet-tflite-hub`` or
+    ``none declared``."""
+    files, alternatives = row["weights"], row.get("weights_any", [])
+    if not files and not alternatives:
         return "none declared"
+    used = next((f for f in alternatives if f["status"] == "present"), None)
     if row["weights_present"]:
-        places = sorted({f["where"] for f in files})
-        return f"yes ({', '.join(places)})"
+        places = sorted({f["where"] for f in [*files, *([used] if used else [])]})
+        alternative = f"; {used['name']}" if used else ""
+        return f"yes ({', '.join(places)}{alternative})"
     bad = [f"{f['name']} {f['status']}" for f in files if f["status"] != "present"]
+    if alternatives and used is None:
+        bad.append("none of " + ", ".join(f["name"] for f in alternatives))
     return "no: " + ", ".join(bad)
 
 

@@ -1,7 +1,9 @@
 """``specxform weights list|fetch|verify|path``: the registered weight files.
 
-NAME is a teacher (``yamnet``: all its files) or a registered weight file
-(``pann-resnet38``). Without NAME, every file the installed plugins register.
+NAME is a teacher (``yamnet``: the files its factory loads, i.e. all of its
+``weights`` and, of its interchangeable ``weights_any``, the first present, else
+the first) or a registered weight file (``pann-resnet38``). Without NAME, every
+file the installed plugins register.
 Each file is looked for on the search path (``$SPECXFORM_WEIGHTS_PATH``), then
 in the cache; rows say where it was found.
 """
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def selected(names: list[str]) -> list[Any]:
     """The WeightFiles named by file or teacher names (all when ``names`` is empty)."""
-    from specxform import plugins
+    from specxform import plugins, weights
 
     registry = plugins.get_registry()
     if not names:
@@ -45,9 +47,14 @@ def selected(names: list[str]) -> list[Any]:
     teacher_names = {t.name for t in registry.teachers()}
     files: dict[str, Any] = {}
     for name in names:
-        if name in teacher_names:  # a teacher stands for all its files
-            for file_name in registry.teacher(name).weights:
+        if name in teacher_names:  # a teacher stands for the files its factory loads
+            entry = registry.teacher(name)
+            for file_name in entry.weights:
                 files[file_name] = registry.weight_file(file_name)
+            alternatives = [registry.weight_file(n) for n in entry.weights_any]
+            if alternatives:
+                chosen = weights.first_found(alternatives) or alternatives[0]
+                files[chosen.name] = chosen
         else:
             files[name] = registry.weight_file(name)
     return list(files.values())

@@ -66,6 +66,7 @@ from specxform.teachers.base import Teacher, TeacherOutput
 
 __all__ = [
     "AUDIOSET_NUM_CLASSES",
+    "DEFAULT_WEIGHTS",
     "KERAS_TRAINABLE_PARAMETERS",
     "PATCH_FRAMES",
     "PATCH_HOP_FRAMES",
@@ -79,6 +80,7 @@ __all__ = [
     "YAMNet",
     "audioset_to_yamnet",
     "check_class_maps",
+    "default_weight_file",
     "fold_batchnorm",
     "h5_dataset_names",
     "load_yamnet_h5",
@@ -486,7 +488,9 @@ class YAMNet(Teacher):
         download: bool = True,
         activation: Activation | None = None,
     ) -> Self:
-        """The official model from ``weights`` (``--weights PATH``), the cache or a download.
+        """The official model from ``weights`` (``--weights PATH``), else the first official
+        file found on the search path or in the cache (:func:`default_weight_file`), else a
+        download of ``yamnet.h5``.
 
         ``weights`` may be a Keras HDF5 file (``yamnet.h5``), one of Google's YAMNet
         TFLite files, or a PyTorch file holding a state dict (this module's, folded
@@ -498,9 +502,7 @@ class YAMNet(Teacher):
         dicts, ReLU6 for TFLite files and folded state dicts (whose only official
         source is the TFLite files).
         """
-        from specxform import weights as catalogue
-
-        file = catalogue.resolve(catalogue.get("yamnet"), weights, download=download)
+        file = default_weight_file(weights, download=download)
         state, fmt = read_yamnet_weights(file)
         folded = _is_folded(state)
         if activation is None:
@@ -514,6 +516,34 @@ class YAMNet(Teacher):
 
 
 # -------------------------------------------------------------------------------- weights
+
+#: The official files YAMNet loads with no ``--weights``, in order of preference: the
+#: float Keras weights, then Coral's and TensorFlow Hub's int8 TFLite files (catalogue
+#: names; the teacher registers them as its ``weights_any``).
+DEFAULT_WEIGHTS: tuple[str, ...] = ("yamnet", "yamnet-tflite-spectra", "yamnet-tflite-hub")
+
+
+def default_weight_file(
+    weights: str | os.PathLike[str] | None = None, *, download: bool = True
+) -> Path:
+    """The file :meth:`YAMNet.pretrained` loads.
+
+    ``weights`` (``--weights PATH``) if given; else the first of
+    :data:`DEFAULT_WEIGHTS` present on the search path or in the cache
+    (verified); else ``yamnet.h5``, downloaded (see
+    :func:`specxform.weights.resolve_any`).
+
+    Raises
+    ------
+    WeightsError
+        If none is present and ``download`` is false or the download fails: the
+        message names the three files.
+    """
+    from specxform import weights as catalogue
+
+    alternatives = [catalogue.get(name) for name in DEFAULT_WEIGHTS]
+    return catalogue.resolve_any(alternatives, weights, download=download)
+
 
 
 def _bn_names(keras: str, torch_prefix: str) -> list[tuple[str, str]]:
