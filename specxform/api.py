@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from specxform import plugins
-from specxform.audio import check_audio, load_audio, resample
-from specxform.errors import CheckpointError, InputError
+from specxform.audio import check_audio, check_sample_rate, load_audio, resample, warn_bandwidth
+from specxform.errors import CheckpointError, InputError, InputWarning
 from specxform.frontend import RepresentationTransform
 from specxform.io import check_levels
 from specxform.pinv import PinvTranscoder
@@ -69,7 +69,10 @@ def compute(rep: str | Representation, audio: np.ndarray, sample_rate: int) -> n
     audio : np.ndarray, shape (samples,) or (batch, samples)
         Mono waveform, full scale = 1.
     sample_rate : int
-        Sample rate of ``audio`` in Hz; resampled (polyphase) to ``rep.sample_rate``.
+        Sample rate of ``audio`` in Hz, at least
+        :data:`~specxform.audio.MIN_SAMPLE_RATE`; resampled (polyphase) to
+        ``rep.sample_rate``. Bands of ``rep`` above its Nyquist frequency get
+        an :class:`~specxform.errors.InputWarning`.
 
     Returns
     -------
@@ -81,6 +84,8 @@ def compute(rep: str | Representation, audio: np.ndarray, sample_rate: int) -> n
         sample_rate <= 0
     ):
         raise InputError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}.")
+    check_sample_rate(int(sample_rate))
+    warn_bandwidth(spec, int(sample_rate))
     audio = check_audio(audio)
     audio = resample(audio, orig_sr=int(sample_rate), target_sr=spec.sample_rate)
     with torch.inference_mode():
@@ -96,10 +101,10 @@ def compute_file(rep: str | Representation, path: str | Path) -> np.ndarray:
     np.ndarray, shape (frames, bands), float32
     """
     spec = representation(rep)
-    audio, sr = load_audio(path, sample_rate=spec.sample_rate)
+    audio, sr = load_audio(path)  # compute() resamples, after checking the file's own rate
     try:
         return compute(spec, audio, sr)
-    except InputError as exc:  # e.g. a clip too short for one frame: name the file
+    except (InputError, InputWarning) as exc:  # e.g. a clip too short for one frame: name it
         raise InputError(f"{path}: {exc}") from exc
 
 

@@ -68,7 +68,7 @@ from rich.progress import (
 )
 from torch import nn
 
-from specxform.audio import load_audio, resample
+from specxform.audio import load_audio, resample, warn_bandwidth
 from specxform.datasets import Clip
 from specxform.errors import InputError, PluginError, SpecError
 from specxform.frontend import RepresentationTransform
@@ -485,6 +485,8 @@ class _Featurizer:
     @torch.no_grad()
     def __call__(self, clip: Clip) -> dict[str, np.ndarray]:
         audio, sr = load_audio(clip.path)
+        warn_bandwidth(self.source, sr)  # once per rate: Python shows a repeated warning once
+        warn_bandwidth(self.target, sr)
         (src_audio, tgt_audio, raw), kept = chunk_clip(
             audio, sr, rates=(self.source.sample_rate, self.target.sample_rate),
             chunking=self.chunking,

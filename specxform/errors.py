@@ -54,6 +54,16 @@ class CheckpointError(SpecxformError):
     """A checkpoint does not match the model or representation it is loaded into."""
 
 
+class InputWarning(SpecxformError, UserWarning):
+    """Input that can be used but is not what it claims (a truncated file, bands above Nyquist).
+
+    Issued with :func:`warnings.warn`; the command line prints it as one
+    ``specxform: warning:`` line, and ``--strict`` turns it into an error
+    (exit status 2). Being a :class:`SpecxformError` too, it is reported like
+    any other error when raised.
+    """
+
+
 class OutputBusyError(SpecxformError):
     """Another specxform process is writing to the same output (exit status 1: try later)."""
 

@@ -97,6 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--jobs", type=_positive_int, metavar="N",
                         help="level mode: classify N files at a time in worker processes "
                         "(default: 1)")
+    common.add_strict_flag(parser)
     common.add_json_flag(parser)
     parser.set_defaults(func=run)
 

@@ -57,6 +57,13 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
                         help="print machine-readable JSON on stdout instead of tables")
 
 
+def add_strict_flag(parser: argparse.ArgumentParser) -> None:
+    """Add ``--strict`` (input warnings are errors; see :class:`specxform.errors.InputWarning`)."""
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse inputs that only get a warning otherwise (a truncated "
+                        "file, bands above the audio's Nyquist frequency)")
+
+
 def progress() -> Progress:
     """A transient progress bar on stderr (files done / total, elapsed time).
 

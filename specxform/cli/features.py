@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="representation name (see `specxform list representations`)")
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
     common.add_output_args(parser)
+    common.add_strict_flag(parser)
     common.add_json_flag(parser)
     parser.set_defaults(func=run)
 

@@ -2,15 +2,20 @@
 
 Every :class:`~specxform.errors.SpecxformError` (and every OS error on a
 user's path) becomes one line on stderr and a non-zero exit status: 2 for
-usage and input errors, 1 for the others. Heavy modules (torch) are imported
-inside the commands that need them, so listings start fast.
+usage and input errors, 1 for the others. Every
+:class:`~specxform.errors.InputWarning` becomes one ``specxform: warning:``
+line (repeated ones once), or an error with ``--strict``. Heavy modules
+(torch) are imported inside the commands that need them, so listings start
+fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from specxform import __version__
 from specxform.cli import (
@@ -26,11 +31,17 @@ from specxform.cli import (
     transcode,
     weights,
 )
-from specxform.errors import InputError, SpecError, SpecxformError, UnknownNameError
+from specxform.errors import (
+    InputError,
+    InputWarning,
+    SpecError,
+    SpecxformError,
+    UnknownNameError,
+)
 
 #: Errors that mean "the user's input or command line is wrong" (exit status 2).
-_USAGE_ERRORS = (InputError, SpecError, UnknownNameError, FileNotFoundError, FileExistsError,
-                 PermissionError, IsADirectoryError, NotADirectoryError)
+_USAGE_ERRORS = (InputError, InputWarning, SpecError, UnknownNameError, FileNotFoundError,
+                 FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +67,17 @@ def _fail(exc: BaseException) -> int:
     return common.EXIT_USAGE if isinstance(exc, _USAGE_ERRORS) else 1
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None,
+                  _default: Any = warnings.showwarning) -> None:
+    """Print specxform's input warnings as one line; others as Python does."""
+    if issubclass(category, InputWarning):
+        text = " ".join(str(message).split())
+        sys.stderr.write(f"specxform: warning: {text}\n")
+        return
+    _default(message, category, filename, lineno, file, line)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -64,7 +86,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors: argparse's own status
         return exc.code if isinstance(exc.code, int) else 1
     try:
-        status: int = args.func(args)
+        with warnings.catch_warnings():
+            strict = getattr(args, "strict", False)
+            warnings.simplefilter("error" if strict else "default", InputWarning)
+            warnings.showwarning = _show_warning
+            status: int = args.func(args)
     except (SpecxformError, OSError) as exc:
         return _fail(exc)
     except KeyboardInterrupt:

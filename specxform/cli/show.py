@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", metavar="INPUT", help="an audio file or a source array file")
     parser.add_argument("-o", "--output", metavar="OUT.png",
                         help="output PNG (default: <INPUT stem>_<S>_to_<T>.png here)")
+    common.add_strict_flag(parser)
     common.add_json_flag(parser)
     parser.set_defaults(func=run)
 

@@ -34,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="array files, audio files, or folders holding them")
     common.add_output_args(parser)
+    common.add_strict_flag(parser)
     common.add_json_flag(parser)
     parser.set_defaults(func=run)
 

@@ -16,7 +16,7 @@ from specxform.cli.main import main
 def good_wav(tmp_path: Path, rng: np.random.Generator) -> Path:
     path = tmp_path / "in" / "good.wav"
     path.parent.mkdir(exist_ok=True)
-    soundfile.write(path, (0.1 * rng.standard_normal(16_000)).astype(np.float32), 16_000)
+    soundfile.write(path, (0.1 * rng.standard_normal(32_000)).astype(np.float32), 32_000)
     return path
 
 
@@ -122,7 +122,7 @@ def test_empty_audio(capsys, tmp_path: Path, good_wav: Path) -> None:
 def test_too_short_audio_names_the_file(capsys, tmp_path: Path) -> None:
     click = tmp_path / "in" / "click.wav"
     click.parent.mkdir()
-    soundfile.write(click, np.ones(50, dtype=np.float32), 16_000)
+    soundfile.write(click, np.ones(50, dtype=np.float32), 32_000)
     assert_fails(capsys, ["show", "--source", "cense", "--target", "yamnet", click,
                           "-o", tmp_path / "c.png"], "click.wav", "shorter than one frame")
     assert outputs(tmp_path) == []
