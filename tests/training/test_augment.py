@@ -20,8 +20,8 @@ def sources(tmp_path: Path) -> list[Clip]:
     for i, freq in enumerate((440.0, 1000.0, 3000.0)):
         t = np.arange(16_000) / 16_000
         path = tmp_path / f"src{i}.wav"
-        soundfile.write(path, 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.size),
-                        16_000)
+        tone = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.size)
+        soundfile.write(path, tone, 16_000)
         clips.append(Clip(path, f"src{i}.wav", "tone", f"g{i}"))
     background = tmp_path / "bg.wav"
     soundfile.write(background, 0.05 * rng.standard_normal(5 * 16_000), 16_000)
