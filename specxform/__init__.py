@@ -20,7 +20,26 @@ from specxform.weights import WeightFile
 
 __version__ = "0.1.0"
 
+#: The public API: the names of :data:`__all__` and these modules, which plugins
+#: (the built-in ones included, see docs/plugins.md) may import. Every other module of
+#: the core is private: it may change without notice, and no plugin imports it.
+PUBLIC_MODULES: tuple[str, ...] = (
+    "specxform",
+    "specxform.audio",  # load_audio, resample, AUDIO_SUFFIXES
+    "specxform.datasets",  # Clip, AudioDataset, Split, grouped_split, adapter helpers
+    "specxform.datasets.base",
+    "specxform.errors",  # the exception family
+    "specxform.io",  # spectrogram array files, visible_files
+    "specxform.plugins",  # load_plugins, get_registry (for plugins' test suites)
+    "specxform.students",  # ResidualCNN, residual_cnn, Transcoder
+    "specxform.teachers.base",  # the teacher contract: Teacher, TeacherOutput, TeacherFactory
+    "specxform.teachers.labels",  # class-name files: read_label_file, read_class_map
+    "specxform.testing",  # contract checks: check_teacher, check_student, check_dataset, ...
+    "specxform.weights",  # weight files: resolve, resolve_any, load_torch_file
+)
+
 __all__ = [
+    "PUBLIC_MODULES",
     "BandFilterbank",
     "Framing",
     "MelFilterbank",

@@ -53,7 +53,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import Tensor, nn
 
 from specxform.cache import FeatureCache
-from specxform.datasets import AudioDataset, Clip, Split, cross_validation
+from specxform.datasets import AudioDataset, Clip, Split
 from specxform.errors import InputError, SpecError
 from specxform.metrics import Estimate, bootstrap
 
@@ -337,16 +337,17 @@ def dataset_folds(dataset: AudioDataset, *, folds: int = 5, seed: int = 0,
                   validate: bool = False) -> tuple[tuple[Fold, ...], str]:
     """The evaluation folds of ``dataset`` and a description of the scheme.
 
-    ``urbansound8k``: the 10 official folds (with ``validate``, fold k - 1
-    validates fold k's probe; without, it trains). A dataset with an official
+    A dataset with official cross-validation folds (``urbansound8k``: the 10
+    folds; with ``validate``, fold k - 1 validates fold k's probe; without, it
+    trains): those folds. A dataset with an official
     split: its train / test parts (``validate`` adds its validation part,
     otherwise unused). Any other: :func:`grouped_folds` with ``folds`` folds.
     """
-    if dataset.name == "urbansound8k":
-        splits = cross_validation(dataset)
+    if dataset.folds:
+        splits = dataset.cross_validation()
         return (tuple(_from_split(f"fold{k}", s, validate=validate, merge_valid=True)
                       for k, s in enumerate(splits, start=1)),
-                "UrbanSound8K official 10-fold cross-validation")
+                f"{dataset.name} official {len(splits)}-fold cross-validation")
     if dataset.subsets is not None:
         split = dataset.split()
         return ((_from_split("test", split, validate=validate, merge_valid=False),),

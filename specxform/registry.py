@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Collection, Iterator, Mapping
+from pathlib import Path
 from typing import Any, TypeAlias
 
 import attrs
@@ -112,12 +113,18 @@ class StudentEntry:
 
 @attrs.frozen
 class DatasetEntry:
-    """A dataset adapter; ``factory(root, **options)`` lists clips, labels and splits."""
+    """A dataset adapter; ``factory(root, **options)`` lists clips, labels and splits.
+
+    ``example(folder)``, when given, writes a tiny tree in the adapter's layout
+    into an empty ``folder`` (a few short audio files and the metadata), on
+    which :func:`specxform.testing.check_dataset` runs the adapter.
+    """
 
     name: str
     factory: Callable[..., Any]
     description: str = ""
     origin: Origin = Origin("unknown")
+    example: Callable[[Path], None] | None = None
 
 
 @attrs.frozen
@@ -414,10 +421,22 @@ class Registry:
 
     # -- datasets -----------------------------------------------------------
 
-    def add_dataset(self, name: str, *, factory: Callable[..., Any], description: str = "") -> None:
-        """Register a dataset adapter."""
+    def add_dataset(self, name: str, *, factory: Callable[..., Any], description: str = "",
+                    example: Callable[[Path], None] | None = None) -> None:
+        """Register a dataset adapter.
+
+        ``factory(root, **options)`` returns a :class:`specxform.datasets.AudioDataset`;
+        ``example(folder)``, optional, writes a tiny tree in the adapter's layout
+        (for :func:`specxform.testing.check_dataset`).
+        """
         self._check_factory("dataset", name, factory)
-        self._add("dataset", name, DatasetEntry(name, factory, description, self._origin))
+        if example is not None and not callable(example):
+            raise PluginError(
+                f"{self._origin}: dataset {name!r}: example must be a function writing a tiny "
+                f"tree into a folder, example(folder: Path) -> None, got {example!r}."
+            )
+        self._add("dataset", name,
+                  DatasetEntry(name, factory, description, self._origin, example))
 
     def dataset(self, name: str) -> DatasetEntry:
         """The dataset registered as ``name``."""

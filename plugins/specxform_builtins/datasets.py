@@ -5,6 +5,10 @@ from __future__ import annotations
 import specxform
 from specxform import Registry
 from specxform.datasets import folder, sonyc, tau2020, urbansound8k
+from specxform.datasets.folder import write_example as folder_example
+from specxform.datasets.sonyc import write_example as sonyc_example
+from specxform.datasets.tau2020 import write_example as tau2020_example
+from specxform.datasets.urbansound8k import write_example as urbansound8k_example
 
 
 @specxform.hookimpl
@@ -12,24 +16,28 @@ def specxform_add_datasets(registry: Registry) -> None:
     registry.add_dataset(
         "folder",
         factory=folder,
+        example=folder_example,
         description="any audio tree; label = parent folder; groups = UrbanSound8K fsID "
         "when file names have that form, else one group per file",
     )
     registry.add_dataset(
         "tau2020",
         factory=tau2020,
+        example=tau2020_example,
         description="TAU Urban Acoustic Scenes 2020 Mobile development set (meta.csv); "
         "device a; random 75/12.5/12.5 % split grouped by recording location",
     )
     registry.add_dataset(
         "urbansound8k",
         factory=urbansound8k,
+        example=urbansound8k_example,
         description="UrbanSound8K (metadata/UrbanSound8K.csv); official folds: "
         "test fold 10, valid fold 9; groups = fsID",
     )
     registry.add_dataset(
         "sonyc",
         factory=sonyc,
+        example=sonyc_example,
         description="SONYC-UST v2.3 (annotations.csv); 8 coarse classes, multi-label "
         "(majority of annotators); official train/validate/test split",
     )

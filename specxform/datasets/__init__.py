@@ -20,6 +20,8 @@ from specxform.datasets.base import (
     grouped_split,
     read_table,
     subset_split,
+    write_example_audio,
+    write_table,
 )
 from specxform.datasets.folder import folder
 from specxform.datasets.sonyc import sonyc
@@ -41,4 +43,6 @@ __all__ = [
     "subset_split",
     "tau2020",
     "urbansound8k",
+    "write_example_audio",
+    "write_table",
 ]

@@ -29,12 +29,15 @@ __all__ = [
     "AudioDataset",
     "Clip",
     "Split",
+    "Subsets",
     "check_files",
     "dataset_root",
     "group_of",
     "grouped_split",
     "read_table",
     "subset_split",
+    "write_example_audio",
+    "write_table",
 ]
 
 #: UrbanSound8K file names: ``fsID-classID-occurrence-slice``.
@@ -238,12 +241,15 @@ class AudioDataset:
 
     ``subsets``, when set, is the dataset's official split (the subsets that
     form train, valid and test); :meth:`split` uses it unless given fractions.
+    ``folds``, when set, are its official cross-validation splits, each given
+    the same way (UrbanSound8K's ten folds); :meth:`cross_validation` makes them.
     """
 
     name: str
     root: Path
     clips: tuple[Clip, ...]
     subsets: Subsets | None = None
+    folds: tuple[Subsets, ...] | None = None
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -268,6 +274,22 @@ class AudioDataset:
             return subset_split(self.clips, train=train, valid=valid, test=test, seed=seed)
         return grouped_split(self.clips, DEFAULT_FRACTIONS if fractions is None else fractions,
                              seed=seed)
+
+    def cross_validation(self) -> tuple[Split, ...]:
+        """The official cross-validation splits, one per entry of :attr:`folds`.
+
+        Raises
+        ------
+        InputError
+            If the dataset has no official folds.
+        """
+        if not self.folds:
+            raise InputError(
+                f"dataset {self.name!r} has no official cross-validation folds; use a grouped "
+                "k-fold split instead (specxform.downstream.grouped_folds)."
+            )
+        return tuple(subset_split(self.clips, train=train, valid=valid, test=test)
+                     for train, valid, test in self.folds)
 
 
 def dataset_root(root: str | Path, dataset: str) -> Path:
@@ -329,3 +351,30 @@ def check_files(clips: Sequence[Clip], *, metadata: Path, dataset: str) -> None:
             f"{len(missing)} audio file(s) listed in {metadata} are missing: {shown}{more}; "
             f"extract every {dataset} audio archive into the dataset folder."
         )
+
+
+# -- example trees (for adapters' ``example=`` and tests) ---------------------------
+
+
+def write_example_audio(path: Path, *, seconds: float = 0.05, sample_rate: int = 8_000,
+                        seed: int = 0) -> None:
+    """Write a short mono WAV of quiet noise at ``path`` (parents created).
+
+    For the tiny trees that adapters register as ``example`` (see
+    :func:`specxform.testing.check_dataset`): real files, a few hundred bytes.
+    """
+    import soundfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise = 0.01 * np.random.default_rng(seed).standard_normal(round(seconds * sample_rate))
+    soundfile.write(path, noise.astype(np.float32), sample_rate)
+
+
+def write_table(path: Path, columns: Sequence[str], rows: Iterable[dict[str, str]], *,
+                delimiter: str = ",") -> None:
+    """Write a metadata CSV with a header (the layout :func:`read_table` reads)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(columns), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)

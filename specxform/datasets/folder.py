@@ -5,11 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from specxform.audio import AUDIO_SUFFIXES
-from specxform.datasets.base import AudioDataset, Clip, dataset_root, group_of
+from specxform.datasets.base import (
+    AudioDataset,
+    Clip,
+    dataset_root,
+    group_of,
+    write_example_audio,
+)
 from specxform.errors import InputError
 from specxform.io import visible_files
 
-__all__ = ["folder"]
+__all__ = ["folder", "write_example"]
 
 
 def folder(root: str | Path, *, group: str = "auto") -> AudioDataset:
@@ -41,3 +47,11 @@ def folder(root: str | Path, *, group: str = "auto") -> AudioDataset:
         for path in files
     )
     return AudioDataset("folder", root, clips)
+
+
+def write_example(root: Path) -> None:
+    """A tiny tree: two class folders, four UrbanSound8K-named recordings (groups) of two slices."""
+    for fsid, label, class_id in (("100", "dog_bark", 3), ("200", "siren", 8),
+                                  ("300", "dog_bark", 3), ("400", "siren", 8)):
+        for piece in range(2):
+            write_example_audio(root / label / f"{fsid}-{class_id}-0-{piece}.wav")

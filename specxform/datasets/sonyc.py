@@ -14,10 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from specxform.datasets.base import AudioDataset, Clip, check_files, dataset_root, read_table
+from specxform.datasets.base import (
+    AudioDataset,
+    Clip,
+    check_files,
+    dataset_root,
+    read_table,
+    write_example_audio,
+    write_table,
+)
 from specxform.errors import InputError, SpecError
 
-__all__ = ["CLASSES", "SPLITS", "sonyc"]
+__all__ = ["CLASSES", "SPLITS", "sonyc", "write_example"]
 
 #: Coarse classes in the taxonomy's order (column ``<n>_<class>_presence``).
 CLASSES = ("engine", "machinery-impact", "non-machinery-impact", "powered-saw", "alert-signal",
@@ -102,3 +110,22 @@ def _present(row: dict[str, str], column: str, annotations: Path) -> bool:
             f"{annotations}: {row['audio_filename']}, {column} = {row[column]!r} is not a number "
             "(1 present, 0 absent); use the file from the official download, unedited."
         ) from None
+
+
+def write_example(root: Path) -> None:
+    """A tiny tree: two volunteer-annotated training files per sensor 1 and 2, and a
+    validate and a test file with the verified consensus (annotator 0), sensors 3 and 4."""
+    files = [("train", f"t{i}.wav", str(1 + i % 2), "engine" if i % 2 else "dog")
+             for i in range(4)]
+    files += [("validate", "v.wav", "3", "music"), ("test", "x.wav", "4", "engine")]
+    rows = []
+    for split, filename, sensor, present in files:
+        annotators = ("11", "12") if split == "train" else ("0",)
+        for annotator in annotators:
+            row = dict.fromkeys(COLUMNS, "0") | {"split": split, "sensor_id": sensor,
+                                                 "audio_filename": filename,
+                                                 "annotator_id": annotator}
+            row[PRESENCE[CLASSES.index(present)]] = "1"
+            rows.append(row)
+        write_example_audio(root / "audio" / filename)
+    write_table(root / "annotations.csv", COLUMNS, rows)

@@ -16,10 +16,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from specxform.datasets.base import AudioDataset, Clip, check_files, dataset_root, read_table
+from specxform.datasets.base import (
+    AudioDataset,
+    Clip,
+    check_files,
+    dataset_root,
+    read_table,
+    write_example_audio,
+    write_table,
+)
 from specxform.errors import InputError, SpecError
 
-__all__ = ["META_COLUMNS", "tau2020"]
+__all__ = ["META_COLUMNS", "tau2020", "write_example"]
 
 META_COLUMNS = ("filename", "scene_label", "identifier", "source_label")
 GROUP_BY = ("identifier", "file")
@@ -75,3 +83,21 @@ def _clip(root: Path, row: dict[str, str], group_by: str) -> Clip:
     path = root / row["filename"]
     group = row["identifier"] if group_by == "identifier" else Path(row["filename"]).stem
     return Clip(path=path, name=row["filename"], label=row["scene_label"], group=group)
+
+
+def write_example(root: Path) -> None:
+    """A tiny tree: 2 scenes x 2 cities x 2 locations x 2 segments on device a, and one
+    device-b file (left out by default)."""
+    rows = []
+    for scene in ("airport", "park"):
+        for city in ("lyon", "paris"):
+            for location in (0, 1):
+                for segment in range(2):
+                    name = f"audio/{scene}-{city}-{location}-{segment}-a.wav"
+                    rows.append({"filename": name, "scene_label": scene,
+                                 "identifier": f"{city}-{location}", "source_label": "a"})
+    rows.append({"filename": "audio/park-lyon-0-0-b.wav", "scene_label": "park",
+                 "identifier": "lyon-0", "source_label": "b"})
+    for row in rows:
+        write_example_audio(root / row["filename"])
+    write_table(root / "meta.csv", META_COLUMNS, rows, delimiter="\t")

@@ -16,14 +16,16 @@ from specxform.datasets.base import (
     AudioDataset,
     Clip,
     Split,
+    Subsets,
     check_files,
     dataset_root,
     read_table,
-    subset_split,
+    write_example_audio,
+    write_table,
 )
 from specxform.errors import InputError
 
-__all__ = ["FOLDS", "METADATA_COLUMNS", "cross_validation", "urbansound8k"]
+__all__ = ["FOLDS", "METADATA_COLUMNS", "cross_validation", "urbansound8k", "write_example"]
 
 METADATA_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID",
                     "class")
@@ -58,7 +60,18 @@ def urbansound8k(root: str | Path, *, test_fold: int = 10,
     check_files(clips, metadata=metadata, dataset="urbansound8k")
     train = tuple(f"fold{k}" for k in FOLDS if k not in held)
     valid = () if valid_fold is None else (f"fold{valid_fold}",)
-    return AudioDataset("urbansound8k", root, clips, (train, valid, (f"fold{test_fold}",)))
+    return AudioDataset("urbansound8k", root, clips, (train, valid, (f"fold{test_fold}",)),
+                        folds=_official_folds())
+
+
+def _official_folds() -> tuple[Subsets, ...]:
+    """Fold k tests, fold k - 1 (fold 10 for k = 1) validates, the other eight train."""
+    folds = []
+    for k in FOLDS:
+        valid = FOLDS[k - 2]  # the previous fold, cyclically: fold 9 validates when 10 tests
+        train = tuple(f"fold{f}" for f in FOLDS if f not in (k, valid))
+        folds.append((train, (f"fold{valid}",), (f"fold{k}",)))
+    return tuple(folds)
 
 
 def cross_validation(dataset: AudioDataset) -> tuple[Split, ...]:
@@ -72,15 +85,10 @@ def cross_validation(dataset: AudioDataset) -> tuple[Split, ...]:
     Returns
     -------
     tuple of Split
-        Ten splits, the k-th testing on fold k; every clip is tested exactly once.
+        Ten splits, the k-th testing on fold k; every clip is tested exactly once
+        (:meth:`AudioDataset.cross_validation` on its official folds).
     """
-    splits = []
-    for k in FOLDS:
-        valid = FOLDS[k - 2]  # the previous fold, cyclically: fold 9 validates when 10 tests
-        train = tuple(f"fold{f}" for f in FOLDS if f not in (k, valid))
-        splits.append(subset_split(dataset.clips, train=train, valid=(f"fold{valid}",),
-                                   test=(f"fold{k}",)))
-    return tuple(splits)
+    return dataset.cross_validation()
 
 
 def _check_folds(test_fold: int, valid_fold: int | None) -> set[int]:
@@ -103,3 +111,26 @@ def _clip(root: Path, row: dict[str, str], metadata: Path) -> Clip:
     name = f"audio/fold{int(fold)}/{row['slice_file_name']}"
     return Clip(path=root / name, name=name, label=row["class"], group=row["fsID"],
                 subset=f"fold{int(fold)}")
+
+
+def write_example(root: Path, *, folds: tuple[int, ...] = FOLDS) -> None:
+    """A tiny tree in the official layout: per fold, two slices of one recording.
+
+    Parameters
+    ----------
+    root : Path
+        Empty folder.
+    folds : tuple of int
+        The folds written (all ten by default; fewer to mimic a partial copy).
+    """
+    rows = []
+    for fold in folds:
+        fsid = str(1000 + fold)
+        label, class_id = ("dog_bark", "3") if fold % 2 else ("siren", "8")
+        for occurrence in range(2):
+            name = f"{fsid}-{class_id}-{occurrence}-0.wav"
+            rows.append({"slice_file_name": name, "fsID": fsid, "start": "0", "end": "0.05",
+                         "salience": "1", "fold": str(fold), "classID": class_id,
+                         "class": label})
+            write_example_audio(root / "audio" / f"fold{fold}" / name, seed=fold)
+    write_table(root / "metadata" / "UrbanSound8K.csv", METADATA_COLUMNS, rows)

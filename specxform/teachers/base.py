@@ -1,27 +1,58 @@
-"""The contract every teacher (frozen pretrained classifier) follows.
+"""The contract every teacher (frozen pretrained classifier) follows: public API.
 
 A teacher takes a precomputed log-Mel spectrogram shaped ``(batch, frames, mels)``
 (the classifier's own STFT/Mel front end is *not* part of the module: the
 transcoder produces that Mel) and returns clip-wise pre-sigmoid logits and
 sigmoid probabilities shaped ``(batch, classes)``.
 
-Some teachers need more than the Mel (SoundAQnet also takes loudness); they name
-those extra inputs in :attr:`Teacher.aux_inputs` and receive them through the
-``aux`` mapping of :meth:`Teacher.forward`.
+What a third-party teacher implements, all checked by
+:func:`specxform.testing.check_teacher` (the check every built-in passes):
+
+- a subclass of :class:`Teacher` with ``num_classes``, ``min_frames``,
+  ``n_mels`` and ``aux_inputs`` set, whose :meth:`Teacher.forward` refuses a
+  wrong shape with :class:`~specxform.errors.InputError`
+  (:meth:`Teacher.check_input` does it);
+- :meth:`Teacher.labels`, the class names;
+- for each name in ``aux_inputs``, the extra input computed two ways:
+  ``aux_from_audio(audio, sample_rate)`` from a chunk's audio (for the true
+  Mel) and ``aux_from_source(levels, source)`` from the source levels only
+  (for the transcoded Mel); both return ``{name: np.ndarray}`` with the same
+  shapes for the same duration (SoundAQnet's loudness);
+- a factory registered with ``registry.add_teacher(...)``, called as
+  ``factory(weights=None, *, pretrained=True)`` (see :class:`TeacherFactory`),
+  together with its chunking, weight files and accepted sources.
 """
 
 from __future__ import annotations
 
 import abc
+import os
 from collections.abc import Mapping
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple, Protocol
 
 import torch
 from torch import Tensor
 
 from specxform.errors import InputError
 
-__all__ = ["Teacher", "TeacherOutput"]
+__all__ = ["Teacher", "TeacherFactory", "TeacherOutput"]
+
+
+class TeacherFactory(Protocol):
+    """What ``registry.add_teacher(factory=...)`` takes, exactly as specxform calls it.
+
+    ``factory(weights=None)``: the pretrained teacher, from the user's
+    ``--weights PATH`` when given, else from its registered weight files
+    (:func:`specxform.weights.resolve`: the search path, the cache, or a
+    download). ``factory(pretrained=False)``: the same architecture with random
+    weights and no file read (contract checks, benchmarks). Either returns a
+    :class:`Teacher` in eval mode. More keyword arguments, with defaults, are
+    allowed (the built-ins take ``download=True``).
+    """
+
+    def __call__(
+        self, weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True
+    ) -> Teacher: ...
 
 
 class TeacherOutput(NamedTuple):
@@ -78,6 +109,27 @@ class Teacher(torch.nn.Module, metaclass=abc.ABCMeta):
         TeacherOutput
             Clip-wise ``logits`` and ``probs``, each ``(batch, num_classes)``.
         """
+
+    @classmethod
+    def labels(cls) -> tuple[str, ...]:
+        """The class names, one per output, in output order.
+
+        Names that ship with the code are returned directly; names kept in a
+        published file are read with
+        :func:`specxform.teachers.labels.read_label_file`, which raises
+        :class:`~specxform.errors.WeightsError` naming the fetch command when the
+        file is absent. Subclasses override this; the base raises
+        :class:`NotImplementedError` (commands then show ``class_<index>``).
+
+        Returns
+        -------
+        tuple of str
+            ``num_classes`` names.
+        """
+        raise NotImplementedError(
+            f"{cls.__name__} defines no labels(); add a labels() classmethod returning "
+            f"its {getattr(cls, 'num_classes', '?')} class names."
+        )
 
     def trainable_parameter_count(self) -> int:
         """Number of parameters the original model learns.

@@ -129,6 +129,11 @@ def teacher_labels(teacher: object, num_classes: int) -> ClassLabels:
         )
     try:
         names = tuple(str(n) for n in labels())
+    except NotImplementedError:  # the Teacher base's labels(): none defined
+        return ClassLabels(
+            placeholder_names(num_classes),
+            f"{name} defines no labels(); showing class_<index> names.",
+        )
     except WeightsError as exc:
         return ClassLabels(placeholder_names(num_classes), f"{exc} Showing class_<index> names.")
     if len(names) != num_classes:
