@@ -39,6 +39,7 @@ Run: ``python benchmarks/table2.py --cache-dir DIR --checkpoint cnn-logits=PATH 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -86,7 +87,8 @@ PINV_ROWS = ("pinv", "nnls", "ridge")
 #: Row labels in table order (majority and reference first, as baselines).
 LABELS = {"majority": "majority class", "reference-pinv": "reference PINV",
           "pinv": "PINV", "nnls": "PINV (NNLS)", "ridge": "PINV (ridge)",
-          "cnn-mels": "CNN-mels", "cnn-logits": "CNN-logits", "retrained": "retrained teacher"}
+          "cnn-mels": "CNN-mels", "cnn-logits": "CNN-logits", "hybrid": "hybrid",
+          "retrained": "retrained teacher", "coarse-texture": "coarse_texture (logits)"}
 COLUMNS = (("ptopa_fc", "PtoPa-FC", "%"), ("kl", "KL", ".4g"),
            ("kl_reference", "reference KL", ".3g"), ("mel_mse", "Mel MSE", ".3g"))
 
@@ -97,10 +99,17 @@ class TrainedRow:
 
     loss: str
     retrain_teacher: bool = False
+    #: Registry name of the student; None means the pair's (the reference residual CNN).
+    student: str | None = None
 
 
 MODELS = {"cnn-mels": TrainedRow("mels"), "cnn-logits": TrainedRow("logits"),
-          "retrained": TrainedRow("logits", retrain_teacher=True)}
+          "hybrid": TrainedRow("hybrid"), "retrained": TrainedRow("logits", retrain_teacher=True),
+          "coarse-texture": TrainedRow("logits", student="coarse_texture")}
+#: Rows trained by default on the excerpt (the others need --checkpoint).
+EXCERPT_MODELS = ("cnn-mels", "cnn-logits", "retrained")
+#: PtoPa-FC goal of CNN-logits per teacher with --pair (the paper's Table 2 figures).
+PAPER_PTOPA = {"yamnet": 0.85, "efficientat_mn04": 0.89}
 
 
 # ---------------------------------------------------------------------- reference PINV
@@ -178,6 +187,7 @@ def train_row(name: str, cache: FeatureCache, split: Any, teacher: nn.Module,
     spec = MODELS[name]
     out = Path(args.runs) / name
     student, config = _pair_student(registry, args)
+    student = spec.student or student
     train(cache, split, teacher, out_dir=out, teacher_name=args.teacher, student=student,
           student_config=config, loss=LossConfig(method=spec.loss),
           config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
@@ -193,6 +203,8 @@ def checkpoints(args: argparse.Namespace, cache: FeatureCache, split: Any, teach
     given = dict(args.checkpoint)
     found = {}
     for name in MODELS:
+        if name not in given and name not in EXCERPT_MODELS:
+            continue
         if name in given:
             found[name] = Path(given[name])
         elif args.no_train:
@@ -210,7 +222,14 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
     desc = data["description"]
     last = Path(path).with_name("last.pt")
     run = read_checkpoint(last)["epoch"] if last.is_file() and last != Path(path) else None
-    return {"path": str(path), "kind": desc.get("kind", "student"),
+    log = Path(path).with_name("log.csv")
+    seconds = None
+    if log.is_file():
+        with log.open() as fh:
+            seconds = sum(float(r["seconds"]) for r in csv.DictReader(fh) if r.get("seconds"))
+    student = desc.get("student") or {}
+    return {"student": student.get("name"), "train_seconds": seconds, "path": str(path),
+            "kind": desc.get("kind", "student"),
             "loss": desc["loss"]["method"], "best_epoch": data["epoch"], "epochs_run": run,
             "epochs": desc["train"]["epochs"], "split_seed": desc["split"]["seed"],
             "split_test": list(desc["split"]["test"])}
@@ -261,6 +280,41 @@ def goals(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def pair_goals(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The goals of the real-teacher Table 2 (``--pair``), for each trained logits row.
+
+    For CNN-logits and the coarse_texture student: PtoPa-FC at least the
+    paper's figure for the teacher, at least 40 points above PINV, and a KL at
+    most a tenth of PINV's; then the new student at least as good as the
+    reference's CNN-logits.
+    """
+    rows = report["methods"]
+
+    def value(name: str, metric: str) -> float | None:
+        return rows[name]["metrics"][metric]["value"] if name in rows else None
+
+    paper = PAPER_PTOPA.get(report["teacher"], 0.85)
+    pinv_fc, pinv_kl = value("pinv", "ptopa_fc"), value("pinv", "kl")
+    assert pinv_fc is not None and pinv_kl is not None
+    out = []
+    for name in ("cnn-logits", "coarse-texture"):
+        fc, kl = value(name, "ptopa_fc"), value(name, "kl")
+        label = LABELS[name]
+        out += [
+            {"goal": f"{label} PtoPa-FC >= {paper:.0%} (paper)", "value": fc,
+             "threshold": paper, "passed": None if fc is None else fc >= paper},
+            {"goal": f"{label} PtoPa-FC >= PINV + 40 points", "value": fc,
+             "threshold": pinv_fc + 0.40, "passed": None if fc is None else fc >= pinv_fc + 0.4},
+            {"goal": f"{label} KL <= PINV KL / 10", "value": kl, "threshold": pinv_kl / 10,
+             "passed": None if kl is None else kl <= pinv_kl / 10},
+        ]
+    new, ref = value("coarse-texture", "ptopa_fc"), value("cnn-logits", "ptopa_fc")
+    out.append({"goal": "coarse_texture PtoPa-FC >= CNN-logits (reference student)",
+                "value": new, "threshold": ref,
+                "passed": None if new is None or ref is None else new >= ref})
+    return out
+
+
 def machine(device: torch.device) -> dict[str, Any]:
     """:func:`harness.machine` plus the torch device of the run."""
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
@@ -307,9 +361,11 @@ def markdown(report: Mapping[str, Any]) -> str:
     m = report["machine"]
     class_headers, class_rows = per_class_rows(report)
     lines = [
-        "# Table 2 on the UrbanSound8K excerpt", "",
+        "# Table 2 on the UrbanSound8K excerpt" if report.get("pair") is None else
+        f"# Table 2, `{report['pair']}`: a real AudioSet teacher on every recording of "
+        "../shared/data", "",
         f"Teacher `{report['teacher']}` on `{report['source']}` -> `{report['target']}`. "
-        f"Data `{report['data']}`: grouped split by fsID, seed {report['seed']}: "
+        f"Data `{report['data']}`: grouped split by source recording, seed {report['seed']}: "
         f"{report['split_sizes']['train']} train / {report['split_sizes']['valid']} valid / "
         f"{report['split_sizes']['test']} test clips; rows scored on {report['n_files']} "
         f"files, split `{report['split']}` ({report['n_chunks']} chunks of "
@@ -326,11 +382,13 @@ def markdown(report: Mapping[str, Any]) -> str:
         "## Per-class agreement (agreeing files by true top-1 class)", "",
         markdown_table(class_headers, class_rows), "",
         "## Checkpoints", "",
-        markdown_table(["row", "checkpoint", "loss", "best epoch", "epochs run / planned",
-                        "overlap"],
-                       [[n, f"`{c['path']}`", c["loss"], str(c["best_epoch"]),
+        markdown_table(["row", "student", "checkpoint", "loss", "best epoch",
+                        "epochs run / planned", "training time", "overlap"],
+                       [[n, c.get("student") or "-", f"`{c['path']}`", c["loss"],
+                         str(c["best_epoch"]),
                          f"{'?' if c['epochs_run'] is None else c['epochs_run']} / "
-                         f"{c['epochs']}", str(report["methods"][n]["overlap"])]
+                         f"{c['epochs']}", _duration(c.get("train_seconds")),
+                         str(report["methods"][n]["overlap"])]
                         for n, c in report["checkpoints"].items()]), "",
         f"Machine: {m['cpu']}, {m['cores']} cores, device {m['gpu'] or m['device']}, Python "
         f"{m['python']}, torch {m['torch']}, NumPy {m['numpy']}, specxform {m['specxform']}; "
@@ -339,6 +397,10 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"{report['seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 60:.0f} min"
 
 
 def write(output: Path, report: Mapping[str, Any], result: Any, target: Representation) -> None:
@@ -374,7 +436,11 @@ def _checkpoint_arg(text: str) -> tuple[str, str]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    p.add_argument("--data", type=Path, default=DATA, help="dataset folder (default: excerpt)")
+    p.add_argument("--pair", help="a pair of benchmarks/train_table2.py (cense-yamnet, "
+                   "cense-efficientat, slow-efficientat): its real AudioSet teacher on every "
+                   "recording of ../shared/data; trained rows come from --checkpoint only")
+    p.add_argument("--data", type=Path, help="dataset folder (default: the excerpt, or "
+                   "../shared/data with --pair)")
     p.add_argument("--source", default="cense")
     p.add_argument("--target", default="soundaqnet")
     p.add_argument("--teacher", default="soundaqnet")
@@ -399,21 +465,38 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _data(args: argparse.Namespace, registry: Registry) -> tuple[tuple, Any, Chunking, str]:
+    """(clips, split, chunking, dataset name) of the run.
+
+    With ``--pair``, the recipe's data (:mod:`train_table2`: every recording of
+    ../shared/data, grouped by source recording) and the teacher's chunking
+    there; else the ``folder`` dataset on ``--data`` with the teacher's own.
+    """
+    if args.pair:
+        from train_table2 import PAIRS, make_split
+
+        args.source, args.target, args.teacher, seconds = PAIRS[args.pair]
+        split = make_split(args.data, args.seed)
+        chunking = Chunking.for_teacher(registry.teacher(args.teacher), seconds=seconds)
+        return split.train + split.valid + split.test, split, chunking, "shared"
+    dataset = registry.dataset("folder").factory(args.data)
+    return (tuple(dataset.clips), dataset.split(seed=args.seed),
+            Chunking.for_teacher(registry.teacher(args.teacher)), "folder")
+
+
 def run(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
     """Build or reuse the cache, get the checkpoints, evaluate, write; returns the report."""
     device = select_device(args.device)
+    clips, split, chunking, dataset_name = _data(args, registry)
     teacher = registry.teacher(args.teacher).factory().eval()
-    dataset = registry.dataset("folder").factory(args.data)
-    split = dataset.split(seed=args.seed)
-    chunking = Chunking.for_teacher(registry.teacher(args.teacher))
-    cache = build_cache(dataset.clips, source=registry.representation(args.source),
+    cache = build_cache(clips, source=registry.representation(args.source),
                         target=registry.representation(args.target), teacher=teacher,
                         teacher_name=args.teacher, chunking=chunking,
                         root=args.cache_dir or weights.home() / "features")
     digest = check_teacher(cache, teacher)
     found = checkpoints(args, cache, split, teacher, registry)
     load_start, started = os.getloadavg()[0], time.perf_counter()
-    scored = split.test if args.split == "test" else tuple(dataset.clips)
+    scored = split.test if args.split == "test" else tuple(clips)
     rows = cache.rows([c.name for c in scored])
     result = evaluate_methods(cache, rows, teacher, methods(
         cache, found, teacher_name=args.teacher, digest=digest, registry=registry,
@@ -422,7 +505,7 @@ def run(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
     majority, estimate = majority_agreement(cache, rows, n_boot=args.bootstrap, seed=args.seed)
     names = teacher_labels(teacher, cache.probs.shape[1]).names
     report = make_report(result, names, source=args.source, target=args.target,
-                         teacher=args.teacher, dataset="folder", data=str(args.data),
+                         teacher=args.teacher, dataset=dataset_name, data=str(args.data),
                          split=args.split, seed=args.seed, n_clips=len(scored),
                          bootstrap=args.bootstrap, chunk_seconds=chunking.seconds)
     report |= {
@@ -433,13 +516,20 @@ def run(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
         "seconds": time.perf_counter() - started, "load_average_end": os.getloadavg()[0],
     }
     report["machine"] = machine(device) | {"load_average_1min": load_start}
-    report["goals"] = goals(report)
+    report["goals"] = pair_goals(report) if args.pair else goals(report)
+    report["pair"] = args.pair
     write(args.output, report, result, cache_pair(cache)[1])
     return report
 
 
 def main(argv: Sequence[str] | None = None, registry: Registry | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.pair:
+        args.data = args.data or SHARED
+        args.no_train = True
+        if args.output == RESULTS:
+            args.output = RESULTS / f"table2-{args.pair}"
+    args.data = args.data or DATA
     if not Path(args.data).is_dir():
         print(f"benchmark skipped: {args.data} not found; set SPECXFORM_SHARED_DATA to the "
               "folder holding urbansound8k-excerpt/.", file=sys.stderr)

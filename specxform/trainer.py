@@ -297,14 +297,38 @@ def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
     atomic_write_bytes(path, text.getvalue().encode())
 
 
+def shipped_checkpoint(name: str, registry: Registry | None = None) -> Path | None:
+    """The transcoder a plugin ships for pair ``name`` (``"cense-yamnet"`` or ``"cense->yamnet"``).
+
+    A pair declared with ``add_pair(..., checkpoint=PATH)`` ships a trained
+    transcoder; its name is ``SOURCE-TARGET``. Returns None when no pair of
+    that name ships one.
+    """
+    for pair in (registry or get_registry()).pairs():
+        if pair.checkpoint and name in (pair.name, f"{pair.source}-{pair.target}"):
+            return Path(pair.checkpoint)
+    return None
+
+
+def resolve_checkpoint(path: str | Path, registry: Registry | None = None) -> Path:
+    """``path`` itself when it exists, else the shipped transcoder of that name."""
+    given = Path(path)
+    if given.exists():
+        return given
+    shipped = shipped_checkpoint(str(path), registry)
+    return shipped if shipped is not None else given
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint (a file, or a run folder meaning its ``best.pt``) and check its format."""
-    path = Path(path)
+    """Load a checkpoint (a file, a run folder meaning its ``best.pt``, or the name of a
+    shipped transcoder such as ``cense-yamnet``) and check its format."""
+    path = resolve_checkpoint(path)
     if path.is_dir():
         path = path / "best.pt"
     if not path.is_file():
         raise CheckpointError(
-            f"{path}: no such checkpoint; give a best.pt/last.pt file or a run folder."
+            f"{path}: no such checkpoint; give a best.pt/last.pt file, a run folder or the name "
+            "of a shipped transcoder (`specxform list pairs` shows them)."
         )
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
