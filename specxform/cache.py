@@ -486,7 +486,6 @@ class _Featurizer:
     def __call__(self, clip: Clip) -> dict[str, np.ndarray]:
         audio, sr = load_audio(clip.path)
         warn_bandwidth(self.source, sr)  # once per rate: Python shows a repeated warning once
-        warn_bandwidth(self.target, sr)
         (src_audio, tgt_audio, raw), kept = chunk_clip(
             audio, sr, rates=(self.source.sample_rate, self.target.sample_rate),
             chunking=self.chunking,

@@ -189,11 +189,10 @@ def classify_audio(teacher: nn.Module, target: Representation, audio: np.ndarray
         samples at the target's rate, or the audio is invalid.
     """
     from specxform import api
-    from specxform.audio import check_audio, check_sample_rate, warn_bandwidth
+    from specxform.audio import check_audio, check_sample_rate
 
     check_window(teacher, target, window_s)
     check_sample_rate(sample_rate)
-    warn_bandwidth(target, sample_rate)
     audio = check_audio(audio)
     if audio.ndim != 1:
         raise InputError(f"classify one clip at a time: expected (samples,), got {audio.shape}.")

@@ -178,7 +178,7 @@ def _digest_warning(teacher: nn.Module, trained: Any, name: str) -> list[str]:
             "(their digests differ); its classes may be off. Pass those weights with --weights."]
 
 
-def load_level_model(checkpoint: str | Path, source_name: str, *,
+def load_level_model(checkpoint: str | Path, source_name: str | None = None, *,
                      weights: str | Path | None = None, registry: Registry | None = None
                      ) -> LevelModel:
     """Load a checkpoint for classifying ``source_name`` levels.
@@ -187,8 +187,9 @@ def load_level_model(checkpoint: str | Path, source_name: str, *,
     ----------
     checkpoint : path-like
         A ``specxform train`` checkpoint (file or run folder).
-    source_name : str
-        ``--source``: the registered representation of the level files.
+    source_name : str, optional
+        ``--source``: the registered representation of the level files; it
+        must be the checkpoint's. Default: the checkpoint's source.
     weights : path-like, optional
         Weight file of the registered teacher (``--weights``).
     registry : Registry, optional
@@ -209,7 +210,7 @@ def load_level_model(checkpoint: str | Path, source_name: str, *,
     registry = registry or get_registry()
     checkpoint = Path(checkpoint)
     trained = load_model(checkpoint, registry=registry)
-    source = _check_source(registry, source_name, trained, checkpoint)
+    source = _check_source(registry, source_name or trained.source.name, trained, checkpoint)
     classifier, warnings = _teacher(registry, trained, weights, checkpoint)
     for parameter in classifier.parameters():
         parameter.requires_grad_(False)
@@ -459,7 +460,8 @@ def window_probs(model: LevelModel, levels: np.ndarray) -> np.ndarray:
 
 def classify_level_file(model: LevelModel, path: str | Path, name: str,
                         settings: LevelSettings, store_dir: str | Path, *,
-                        progress: ProgressFn | None = None) -> LevelResult:
+                        progress: ProgressFn | None = None, key: str | None = None
+                        ) -> LevelResult:
     """Classify one level file window by window (see the module docstring).
 
     Parameters
@@ -474,6 +476,8 @@ def classify_level_file(model: LevelModel, path: str | Path, name: str,
         Folder for the window store (a temporary folder).
     progress : callable, optional
         ``progress(done, total)`` in arbitrary units, as blocks are read.
+    key : str, optional
+        HDF5: the dataset holding the levels (see :func:`specxform.levels.open_levels`).
 
     Raises
     ------
@@ -483,7 +487,7 @@ def classify_level_file(model: LevelModel, path: str | Path, name: str,
     """
     started = time.perf_counter()
     w = check_level_window(model, settings.window_s)
-    reader = open_levels(path, model.source, block_frames=settings.block_frames)
+    reader = open_levels(path, model.source, block_frames=settings.block_frames, key=key)
     passes = 1 if settings.db_offset is not None else 2
     p99 = None
     if settings.db_offset is None:
@@ -546,11 +550,18 @@ def _init_worker(checkpoint: str, source: str, weights: str | None,
                                         registry=registry_factory())
 
 
-def _work(path: str, name: str, settings: LevelSettings, store_dir: str) -> LevelResult:
-    return classify_level_file(_WORKER["model"], path, name, settings, store_dir)
+def _work(path: str, name: str, settings: LevelSettings, store_dir: str, key: str | None
+          ) -> LevelResult:
+    return classify_level_file(_WORKER["model"], path, name, settings, store_dir, key=key)
 
 
-def classify_level_files(model: LevelModel, files: Sequence[tuple[Path, str]],
+def _entry(file: Sequence[Any]) -> tuple[Path, str, str | None]:
+    """``(path, name)`` or ``(path, name, key)`` as a triple."""
+    path, name, *rest = file
+    return Path(path), str(name), (rest[0] if rest else None)
+
+
+def classify_level_files(model: LevelModel, files: Sequence[Sequence[Any]],
                          settings: LevelSettings, store_dir: str | Path, *, jobs: int = 1,
                          weights: str | Path | None = None,
                          registry_factory: Callable[[], Registry] | None = None,
@@ -563,8 +574,9 @@ def classify_level_files(model: LevelModel, files: Sequence[tuple[Path, str]],
     model : LevelModel
         Used in this process (``jobs == 1``); workers load their own from
         ``model.checkpoint`` (with ``weights``) through ``registry_factory``.
-    files : sequence of (Path, str)
-        Paths and output names (:func:`specxform.levels.find_level_files`).
+    files : sequence of (Path, str) or (Path, str, str or None)
+        Paths and output names (:func:`specxform.levels.find_level_files`),
+        optionally with the HDF5 dataset of each (``key``).
     jobs : int
         Worker processes (spawned, one torch thread each); 1 runs here.
     registry_factory : callable, optional
@@ -578,14 +590,15 @@ def classify_level_files(model: LevelModel, files: Sequence[tuple[Path, str]],
     dict of str to LevelResult
         In the order of ``files``. The first error stops everything and is raised.
     """
-    if jobs <= 1 or len(files) == 1:
+    entries = [_entry(file) for file in files]
+    if jobs <= 1 or len(entries) == 1:
         results = {}
-        for path, name in files:
+        for path, name, key in entries:
             def report(done: int, total: int, name: str = name) -> None:
                 if progress is not None:
                     progress(name, done, total)
             results[name] = classify_level_file(model, path, name, settings, store_dir,
-                                                progress=report)
+                                                progress=report, key=key)
         return results
     from multiprocessing import get_context
 
@@ -594,11 +607,12 @@ def classify_level_files(model: LevelModel, files: Sequence[tuple[Path, str]],
     factory = registry_factory or get_registry
     init = (str(model.checkpoint), model.source.name, None if weights is None else str(weights),
             factory)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(files)), mp_context=get_context("spawn"),
-                             initializer=_init_worker, initargs=init) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(entries)),
+                             mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=init) as pool:
         futures: dict[Future[LevelResult], str] = {
-            pool.submit(_work, str(path), name, settings, str(store_dir)): name
-            for path, name in files}
+            pool.submit(_work, str(path), name, settings, str(store_dir), key): name
+            for path, name, key in entries}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_EXCEPTION)
@@ -610,4 +624,4 @@ def classify_level_files(model: LevelModel, files: Sequence[tuple[Path, str]],
                 if progress is not None:
                     progress(futures[future], 1, 1)
         by_name = {futures[f]: f.result() for f in futures}
-    return {name: by_name[name] for _, name in files}
+    return {name: by_name[name] for _, name, _ in entries}

@@ -433,8 +433,33 @@ class StagedFolder:
 
 
 def read_representation(path: str | Path) -> Representation | None:
-    """The representation recorded in a ``.npz`` / ``.h5`` file, or None if absent."""
-    return _read(Path(path))[1]
+    """The representation recorded in a ``.npz`` / ``.h5`` file, or None if absent.
+
+    Only the metadata is read, not the arrays. A ``.npy`` file records none.
+    """
+    path = Path(path)
+    fmt = file_format(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file; check the path.")
+    if fmt == "npy":
+        return None
+    try:
+        if fmt == "npz":
+            with np.load(path, allow_pickle=False) as data:
+                text = str(data[_META]) if _META in data.files else None
+        else:
+            import h5py
+
+            with h5py.File(path, "r") as h5:
+                meta = h5.attrs.get(_META)
+            text = None if meta is None else (meta.decode() if isinstance(meta, bytes)
+                                              else str(meta))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(
+            f"{path}: cannot read it as {fmt} ({exc}); the file is corrupt or not an "
+            "array file; recreate it with `specxform features`."
+        ) from exc
+    return _parse_meta(path, text)
 
 
 def read_arrays(path: str | Path, rep: Representation | None = None) -> dict[str, np.ndarray]:

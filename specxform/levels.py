@@ -9,13 +9,19 @@ documented with examples in ``docs/levels.md``:
 NPY
     One ``(frames, bands)`` array of levels in the source representation's unit;
     frame ``i`` starts at ``i * P`` seconds (``P`` the representation's frame
-    period, 0.125 s for ``cense``).
+    period, 0.125 s for ``cense``). A ``(chunks, frames, bands)`` array (the
+    layout of the fast-to-ears tool) is a series of chunks, each a segment of
+    its own: no window spans two chunks.
 HDF5 (``.h5``, ``.hdf5``)
     A dataset ``levels`` ``(frames, bands)``; optionally a dataset
     ``timestamps`` ``(frames,)`` holding each frame's start in seconds (numbers)
     or as ISO 8601 strings, and a root attribute ``start`` (ISO 8601) naming the
     absolute time of second 0. A root attribute ``representation`` (written by
     ``specxform features``) must describe the ``--source`` representation.
+    Also read: a group ``levels`` holding one dataset per recording (what
+    ``specxform features -o x.h5`` writes; :func:`hdf5_recordings` lists
+    them), a root dataset ``fast_125ms`` ``(chunks, frames, bands)``
+    (fast-to-ears), or any dataset named with ``key``.
 CSV
     A header line, then one line per frame: the frame's start time (ISO 8601 or
     seconds) in the first column, then one column per band in band order. Band
@@ -30,7 +36,11 @@ Timestamps and gaps
     larger than :data:`GAP_FACTOR` ``* P`` is a *gap* that closes the current
     segment; a step of zero or less (not increasing) or below
     :data:`MIN_STEP_FACTOR` ``* P`` (a faster representation than ``--source``)
-    is an error naming the file and line (or frame).
+    is an error naming the file and line (or frame). The median of the first
+    :data:`PERIOD_STEPS` steps must itself be a normal step (at most
+    ``GAP_FACTOR * P``): a file of 1 s frames read as 125 ms ``cense`` is
+    refused, naming the registered source whose period fits, instead of being
+    cut into one-frame segments.
 
 Missing values
     A frame with a NaN or infinite level (an empty CSV cell, a sensor dropout)
@@ -93,6 +103,10 @@ GAP_FACTOR = 1.5
 MIN_STEP_FACTOR = 0.5
 #: Segments listed in detail per file (the counts are always complete).
 MAX_LISTED_SEGMENTS = 1000
+#: Timestamp steps whose median must fit the source's frame period.
+PERIOD_STEPS = 32
+#: HDF5 dataset of the fast-to-ears tool: (chunks, frames, 29) fast Cense levels.
+FAST_TO_EARS_KEY = "fast_125ms"
 #: Largest tolerated distance, in octaves, between a CSV column's frequency and its band centre.
 _BAND_TOLERANCE_OCTAVES = 1 / 12
 _FREQUENCY = re.compile(r"(\d+(?:\.\d+)?(?:e[+-]?\d+)?)\s*(k?)\s*(?:hz)?\s*$", re.IGNORECASE)
@@ -164,12 +178,16 @@ class LevelBlock:
         Where each frame is in the file: its line (CSV, 1-based) or its index (NPY, HDF5).
     done : int
         Progress units (frames or bytes, see :attr:`LevelReader.total`) read so far.
+    starts_segment : np.ndarray of bool, shape (frames,), optional
+        Frames that start a new segment whatever their timestamps (the first
+        frame of each chunk of a ``(chunks, frames, bands)`` file).
     """
 
     levels: np.ndarray
     times_s: np.ndarray
     positions: np.ndarray
     done: int
+    starts_segment: np.ndarray | None = None
 
 
 class LevelReader(abc.ABC):
@@ -211,7 +229,7 @@ class LevelReader(abc.ABC):
 
 
 def open_levels(path: str | Path, source: Representation, *,
-                block_frames: int = BLOCK_FRAMES) -> LevelReader:
+                block_frames: int = BLOCK_FRAMES, key: str | None = None) -> LevelReader:
     """Open a level file (by suffix) and check its header: layout, band count, metadata.
 
     Parameters
@@ -222,6 +240,9 @@ def open_levels(path: str | Path, source: Representation, *,
         The representation of the stored levels (``--source``).
     block_frames : int
         Frames per block.
+    key : str, optional
+        HDF5 only: the dataset holding the levels (``--levels-key``); default
+        ``levels``, the one dataset of a ``levels`` group, or ``fast_125ms``.
 
     Raises
     ------
@@ -240,22 +261,30 @@ def open_levels(path: str | Path, source: Representation, *,
     if suffix not in readers:
         raise InputError(f"{path}: unsupported level file type {suffix or '(no suffix)'!r}; "
                          f"use one of {', '.join(LEVEL_SUFFIXES)}.")
+    if suffix in (".h5", ".hdf5"):
+        return Hdf5Levels(path, source, block_frames, key=key)
     return readers[suffix](path, source, block_frames)
+
+
+def _chunk_starts(index: np.ndarray, chunk_frames: int | None) -> np.ndarray | None:
+    """Frames of ``index`` that start a chunk of a (chunks, frames, bands) file."""
+    return None if chunk_frames is None else index % chunk_frames == 0
 
 
 def _check_shape(path: Path, shape: tuple[int, ...], dtype: np.dtype, source: Representation
                  ) -> None:
-    if len(shape) != 2:
-        raise InputError(f"{path}: expected levels shaped (frames, {source.n_bands}), got "
-                         f"shape {shape}; store one recording per file, one row per frame.")
+    if len(shape) not in (2, 3):
+        raise InputError(f"{path}: expected levels shaped (frames, {source.n_bands}) or "
+                         f"(chunks, frames, {source.n_bands}), got shape {shape}; store one "
+                         "recording per file, one row per frame.")
     if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
         raise InputError(f"{path}: levels must be numbers, got dtype {dtype}.")
-    if shape[1] != source.n_bands:
+    if shape[-1] != source.n_bands:
         raise InputError(
-            f"{path}: {shape[1]} bands per frame, but {source.name!r} has {source.n_bands}; "
+            f"{path}: {shape[-1]} bands per frame, but {source.name!r} has {source.n_bands}; "
             "pass the --source the levels were stored in (see `specxform list`)."
         )
-    if shape[0] == 0:
+    if math.prod(shape[:-1]) == 0:
         raise InputError(f"{path}: the file holds no frames; give a file with levels.")
 
 
@@ -284,6 +313,9 @@ class NpyLevels(LevelReader):
         if fortran:
             raise InputError(f"{path}: the array is stored in Fortran order; save it with "
                              "numpy.save(path, numpy.ascontiguousarray(levels)).")
+        #: Frames per chunk of a (chunks, frames, bands) array, else None.
+        self.chunk_frames = shape[1] if len(shape) == 3 else None
+        shape = (math.prod(shape[:-1]), shape[-1])
         self.dtype, self.shape = dtype, shape
         expected = self._offset + shape[0] * shape[1] * dtype.itemsize
         if path.stat().st_size < expected:
@@ -301,19 +333,55 @@ class NpyLevels(LevelReader):
                 levels = np.fromfile(fh, dtype=self.dtype, count=n * bands).reshape(n, bands)
                 index = np.arange(start, start + n)
                 yield LevelBlock(levels.astype(np.float32), index * self.period_s,
-                                 index.astype(np.int64), start + n)
+                                 index.astype(np.int64), start + n,
+                                 _chunk_starts(index, self.chunk_frames))
 
 
 # ----------------------------------------------------------------------------- HDF5
 
 
-class Hdf5Levels(LevelReader):
-    """HDF5: dataset ``levels``, optional dataset ``timestamps`` and root attribute ``start``."""
+def _datasets(group: Any, h5py: Any) -> dict[str, Any]:
+    """Every dataset under ``group`` by its path relative to it."""
+    found: dict[str, Any] = {}
 
-    def __init__(self, path: Path, source: Representation, block_frames: int) -> None:
+    def collect(name: str, node: object) -> None:
+        if isinstance(node, h5py.Dataset):
+            found[name] = node
+
+    group.visititems(collect)
+    return found
+
+
+def hdf5_recordings(path: str | Path) -> list[str]:
+    """Keys (``levels/<name>``) of the recordings an HDF5 file holds in a ``levels`` group.
+
+    Empty unless the file has a group ``levels`` with two or more datasets (a
+    file written by ``specxform features a.wav b.wav -o all.h5``); each of them
+    is opened with ``open_levels(path, source, key=...)``.
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            group = h5.get("levels")
+            if not isinstance(group, h5py.Group):
+                return []
+            names = sorted(_datasets(group, h5py))
+    except OSError:
+        return []  # open_levels names the problem
+    return [f"levels/{name}" for name in names] if len(names) > 1 else []
+
+
+class Hdf5Levels(LevelReader):
+    """HDF5: dataset ``levels`` (or see :func:`open_levels`'s ``key``), optional dataset
+    ``timestamps`` and root attribute ``start``."""
+
+    def __init__(self, path: Path, source: Representation, block_frames: int, *,
+                 key: str | None = None) -> None:
         super().__init__(path, source, block_frames)
         import h5py  # deferred: only HDF5 inputs need it
 
+        self.key = key
         try:
             with h5py.File(path, "r") as h5:
                 self._check_layout(h5, h5py)
@@ -321,19 +389,50 @@ class Hdf5Levels(LevelReader):
             raise InputError(f"{path}: cannot read it as HDF5 ({exc}); the file is corrupt "
                              "or not HDF5.") from exc
 
+    def _find(self, h5: Any, h5py: Any) -> str:
+        """The path of the levels dataset in ``h5``."""
+        path = self.path
+        if self.key is not None:
+            if not isinstance(h5.get(self.key), h5py.Dataset):
+                raise InputError(f"{path}: no dataset {self.key!r} (--levels-key); it holds "
+                                 f"{_listing(h5, h5py)}.")
+            return self.key
+        levels = h5.get("levels")
+        if isinstance(levels, h5py.Dataset):
+            return "levels"
+        if isinstance(levels, h5py.Group):
+            members = sorted(_datasets(levels, h5py))
+            if len(members) == 1:
+                return f"levels/{members[0]}"
+            if len(members) > 1:
+                shown = ", ".join(f"levels/{m}" for m in members[:5])
+                raise InputError(f"{path}: holds {len(members)} recordings in the group "
+                                 f"'levels' ({shown}{', ...' if len(members) > 5 else ''}); "
+                                 "choose one with --levels-key (key=), or give the file to "
+                                 "`specxform classify`, which classifies each.")
+        if isinstance(h5.get(FAST_TO_EARS_KEY), h5py.Dataset):
+            return FAST_TO_EARS_KEY
+        raise InputError(f"{path}: no dataset 'levels' or {FAST_TO_EARS_KEY!r}; it holds "
+                         f"{_listing(h5, h5py)}; name the dataset of levels with --levels-key "
+                         "NAME, or store them as the dataset 'levels' (docs/levels.md).")
+
     def _check_layout(self, h5: Any, h5py: Any) -> None:
         path, source = self.path, self.source
-        levels = h5.get("levels")
-        if not isinstance(levels, h5py.Dataset):
-            found = ", ".join(sorted(h5)) or "nothing"
-            raise InputError(f"{path}: no dataset 'levels' (found {found}); store the "
-                             "(frames, bands) levels as the dataset 'levels' (docs/levels.md).")
+        self._key = self._find(h5, h5py)
+        levels = h5[self._key]
         _check_shape(path, levels.shape, levels.dtype, source)
-        self.total = int(levels.shape[0])
+        #: Frames per chunk of a (chunks, frames, bands) dataset, else None.
+        self.chunk_frames = int(levels.shape[1]) if levels.ndim == 3 else None
+        self.total = math.prod(levels.shape[:-1])
         _check_stored_representation(path, h5.attrs.get("representation"), source)
-        self._timestamps = "timestamps" in h5
+        parent = self._key.rpartition("/")[0]
+        self._stamps_key = f"{parent}/timestamps" if parent else "timestamps"
+        self._timestamps = parent != "levels" and self._stamps_key in h5
+        if self._timestamps and self.chunk_frames is not None:
+            raise InputError(f"{path}: {self._key!r} is chunked (shape {levels.shape}) and has "
+                             "'timestamps'; give timestamps only with (frames, bands) levels.")
         if self._timestamps:
-            stamps = h5["timestamps"]
+            stamps = h5[self._stamps_key]
             if not isinstance(stamps, h5py.Dataset) or stamps.shape != (self.total,):
                 raise InputError(f"{path}: 'timestamps' must be a dataset of one time per "
                                  f"frame, shape ({self.total},); got "
@@ -348,8 +447,8 @@ class Hdf5Levels(LevelReader):
 
         timing = _Timestamps(self.origin, self.where)
         with h5py.File(self.path, "r") as h5:
-            levels = h5["levels"]
-            stamps = h5["timestamps"] if self._timestamps else None
+            levels = h5[self._key]
+            stamps = h5[self._stamps_key] if self._timestamps else None
             for start in range(0, self.total, self.block_frames):
                 stop = min(start + self.block_frames, self.total)
                 index = np.arange(start, stop)
@@ -357,10 +456,27 @@ class Hdf5Levels(LevelReader):
                     times = index * self.period_s
                 else:
                     times = timing.parse(stamps[start:stop], index)
-                yield LevelBlock(np.asarray(levels[start:stop], dtype=np.float32),
-                                 times, index.astype(np.int64), stop)
+                yield LevelBlock(self._read(levels, start, stop), times, index.astype(np.int64),
+                                 stop, _chunk_starts(index, self.chunk_frames))
         if timing.origin is not None:
             self.origin = timing.origin
+
+
+    def _read(self, levels: Any, start: int, stop: int) -> np.ndarray:
+        """Frames ``[start, stop)`` as (frames, bands) float32, from either layout."""
+        if self.chunk_frames is None:
+            return np.asarray(levels[start:stop], dtype=np.float32)
+        f = self.chunk_frames
+        first, last = start // f, (stop - 1) // f + 1
+        flat = np.asarray(levels[first:last], dtype=np.float32).reshape(-1, levels.shape[-1])
+        return flat[start - first * f : stop - first * f]
+
+
+def _listing(h5: Any, h5py: Any) -> str:
+    found = _datasets(h5, h5py)
+    shown = [f"{name} {tuple(node.shape)}" for name, node in sorted(found.items())[:8]]
+    return ("datasets " + ", ".join(shown) + (", ..." if len(found) > 8 else "")
+            if found else "no dataset")
 
 
 def _check_stored_representation(path: Path, meta: Any, source: Representation) -> None:
@@ -460,6 +576,21 @@ class _Timestamps:
 # ----------------------------------------------------------------------------- CSV
 
 
+def _is_time(text: str) -> bool:
+    """Whether ``text`` reads as a timestamp: a number of seconds or an ISO 8601 time."""
+    text = text.strip()
+    try:
+        float(text)
+        return True
+    except ValueError:
+        pass
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _band_frequency(name: str) -> float | None:
     match = _FREQUENCY.search(name.strip())
     if match is None:
@@ -488,6 +619,7 @@ class CsvLevels(LevelReader):
         counts = {d: header_line[0].count(d) for d in (",", ";", "\t")}
         self.delimiter = max(counts, key=lambda d: counts[d])
         header = next(csv.reader([header_line[0]], delimiter=self.delimiter))
+        self._check_not_data(header)
         self._check_header(header)
         if first_row is None or not any(c.strip() for c in first_row[0]):
             raise InputError(f"{path}: the file holds a header but no frames; give a file "
@@ -504,6 +636,28 @@ class CsvLevels(LevelReader):
             except UnicodeDecodeError as exc:
                 raise InputError(f"{self.path}, line {number}: not UTF-8 text ({exc.reason}); "
                                  "the file is corrupt or not a CSV file.") from None
+
+    def _check_not_data(self, header: list[str]) -> None:
+        """Refuse a first line that is a frame (a time and numbers), not column names."""
+        if len(header) < 2 or not _is_time(header[0]):
+            return
+        try:
+            values = [float(cell) for cell in header[1:] if cell.strip()]
+        except ValueError:
+            return
+        bank = self.source.filterbank
+        centres = bank.centres if isinstance(bank, BandFilterbank) else ()
+        if len(values) == len(centres) and all(
+                v > 0 and abs(math.log2(v / c)) <= _BAND_TOLERANCE_OCTAVES
+                for v, c in zip(values, centres, strict=True)):
+            return  # band names after a numeric time column name: a header after all
+        shown = self.delimiter.join(header[:3])
+        example = ",".join(["time", *(f"{c:.3g}" for c in centres[:4])]) + ",..."
+        raise InputError(
+            f"{self.path}: no header line: line 1 holds a frame ({shown}...), not column "
+            f"names; add a first line naming the time column and the band centres in Hz, "
+            f"e.g. {example} (docs/levels.md)."
+        )
 
     def _check_header(self, header: list[str]) -> None:
         bands = self.source.n_bands
@@ -696,6 +850,8 @@ class WindowCutter:
         self._pending = np.zeros((0, reader.source.n_bands), np.float32)
         self._pending_times = np.zeros(0)
         self._last: tuple[float, int] | None = None  # time and position of the last frame
+        self._steps: list[float] = []  # the first timestamp steps, for the period check
+        self._period_checked = False
         #: End (s) of the last finite frame so far.
         self.last_end_s = math.nan
 
@@ -706,6 +862,8 @@ class WindowCutter:
             return
         self.frames += n
         gap_before = self._check_times(block)
+        if block.starts_segment is not None:  # chunk boundaries: a new segment, not a gap
+            gap_before = gap_before | block.starts_segment
         finite = np.isfinite(block.levels).all(axis=1)
         self.missing_frames += int(n - finite.sum())
         breaks = np.flatnonzero(~finite | gap_before)  # where a run of frames must end
@@ -727,6 +885,7 @@ class WindowCutter:
 
     def finish(self) -> Iterator[WindowBatch]:
         """Close the last segment; refuse a file without any finite frame."""
+        self._check_period()
         yield from self._close()
         if self.frames == 0:
             raise InputError(f"{self.reader.path}: the file holds no frames; give a file with "
@@ -757,9 +916,29 @@ class WindowCutter:
             raise InputError(f"{where(int(block.positions[i]))}: timestamp {times[i]:.6f} s "
                              f"{why} (previous frame at {previous[i]:.6f} s); {fix}.")
         self._last = (float(times[-1]), int(block.positions[-1]))
+        if not self._period_checked:
+            self._steps += [float(x) for x in steps[np.isfinite(steps)][:PERIOD_STEPS]]
+            if len(self._steps) >= PERIOD_STEPS:
+                self._check_period()
         gaps = steps > GAP_FACTOR * self.period
         self.n_gaps += int(gaps.sum()) - int(first)
         return gaps
+
+    def _check_period(self) -> None:
+        """Refuse a file whose typical timestamp step is not the source's frame period."""
+        if self._period_checked or not self._steps:
+            return
+        self._period_checked = True
+        step = float(np.median(self._steps[:PERIOD_STEPS]))
+        if step <= GAP_FACTOR * self.period:
+            return
+        source = self.reader.source
+        raise InputError(
+            f"{self.reader.path}: its frames are {step:g} s apart (median of the first "
+            f"{len(self._steps[:PERIOD_STEPS])} timestamp steps), but {source.name!r} has a "
+            f"frame period of {self.period:g} s: every frame would be a segment of its own; "
+            f"{_fitting_sources(step, source)}"
+        )
 
     def _open(self, block: LevelBlock, i: int) -> None:
         """Start a segment at frame ``i`` of ``block``."""
@@ -805,6 +984,23 @@ class WindowCutter:
         return WindowBatch(np.ascontiguousarray(levels, dtype=np.float32),
                            starts.astype(np.float64), starts + real_frames * self.period,
                            np.full(len(levels), seg.index, dtype=np.int64))
+
+
+def _fitting_sources(step: float, source: Representation) -> str:
+    """The advice of a period mismatch: the registered sources whose period fits ``step``."""
+    try:
+        from specxform.plugins import get_registry
+
+        reps = get_registry().representations()
+    except Exception:  # advice only: never hide the error being reported
+        reps = []
+    fits = [r for r in reps if "source" in r.roles and r.n_bands == source.n_bands
+            and abs(r.framing.frame_seconds / step - 1) <= 0.1]
+    if fits:
+        names = ", ".join(f"--source {r.name} ({r.framing.frame_seconds:g} s)" for r in fits)
+        return f"pass the representation whose period fits: {names}."
+    return (f"no registered source of {source.n_bands} bands has a {step:g} s period (see "
+            "`specxform list representations`); check the timestamps.")
 
 
 # ----------------------------------------------------------------------------- offset

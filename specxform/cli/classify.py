@@ -74,7 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--teacher", metavar="NAME",
                         help="audio mode: teacher classifier (see `specxform list teachers`)")
     parser.add_argument("--source", metavar="NAME",
-                        help="level mode: representation of the stored levels, e.g. cense")
+                        help="level mode: representation of the stored levels, e.g. cense "
+                        "(default: the checkpoint's)")
     parser.add_argument("--checkpoint", metavar="CKPT",
                         help="level mode: a `specxform train` checkpoint (file or run folder)")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -94,6 +95,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--db-offset", type=_db_offset, metavar="DB|auto",
                         help="level mode: dB added to the stored levels, or 'auto' (default): "
                         "minus the 99th percentile of the frames' broadband level, per file")
+    parser.add_argument("--levels-key", metavar="NAME",
+                        help="level mode: HDF5 dataset holding the levels (default: levels, "
+                        "each dataset of a levels group, or fast_125ms)")
     parser.add_argument("--jobs", type=_positive_int, metavar="N",
                         help="level mode: classify N files at a time in worker processes "
                         "(default: 1)")
@@ -252,21 +256,20 @@ def _mode(args: argparse.Namespace) -> str:
     levels = args.source is not None or args.checkpoint is not None
     if args.teacher is not None and levels:
         raise InputError(
-            "give either --teacher NAME (audio files) or --source and --checkpoint (level "
-            "files), not both; the checkpoint names its own teacher."
+            "give either --teacher NAME (audio files) or --checkpoint (level files, with "
+            "--source when it is not the checkpoint's), not both; the checkpoint names its own "
+            "teacher."
         )
     if levels:
-        missing = [o for o, v in (("--source", args.source), ("--checkpoint", args.checkpoint))
-                   if v is None]
-        if missing:
-            raise InputError(f"classifying level files needs --source and --checkpoint; add "
-                             f"{' and '.join(missing)}.")
+        if args.checkpoint is None:
+            raise InputError("classifying level files needs --checkpoint CKPT (a `specxform "
+                             "train` checkpoint); add it.")
         return "levels"
     if args.teacher is None:
-        raise InputError("give --teacher NAME to classify audio files, or --source NAME and "
-                         "--checkpoint CKPT to classify level files.")
-    extra = [o for o, v in (("--db-offset", args.db_offset), ("--jobs", args.jobs))
-             if v is not None]
+        raise InputError("give --teacher NAME to classify audio files, or --checkpoint CKPT "
+                         "to classify level files.")
+    extra = [o for o, v in (("--db-offset", args.db_offset), ("--jobs", args.jobs),
+                            ("--levels-key", args.levels_key)) if v is not None]
     if extra:
         raise InputError(f"{' and '.join(extra)} apply to level files; use them with --source "
                          "and --checkpoint.")

@@ -356,8 +356,9 @@ def _progress() -> Progress:
                     disable=not console.is_terminal)
 
 
-def _classify(args: argparse.Namespace, model: LevelModel, files: list[tuple[Path, str]],
-              store_dir: str) -> dict[str, LevelResult]:
+def _classify(args: argparse.Namespace, model: LevelModel,
+              files: list[tuple[Path, str, str | None]], store_dir: str
+              ) -> dict[str, LevelResult]:
     from specxform import plugins
     from specxform.classify_levels import LevelSettings, classify_level_files
 
@@ -413,14 +414,34 @@ def trained_chunk_seconds(checkpoint: str | Path) -> float:
     return float(chunking.get("seconds", 1.0))
 
 
+def level_inputs(inputs: list[str], key: str | None) -> list[tuple[Path, str, str | None]]:
+    """Level files, and the recordings of each HDF5 file that holds several.
+
+    An HDF5 file with a ``levels`` group of several datasets (``specxform
+    features a.wav b.wav -o all.h5``) gives one input per dataset, named
+    ``<file name>/<dataset name>``; ``key`` (``--levels-key``) names the one
+    dataset to read in every HDF5 file instead.
+    """
+    from specxform.levels import find_level_files, hdf5_recordings
+
+    out: list[tuple[Path, str, str | None]] = []
+    for path, name in find_level_files(inputs):
+        is_h5 = path.suffix.lower() in (".h5", ".hdf5")
+        recordings = hdf5_recordings(path) if is_h5 and key is None else []
+        if recordings:
+            out += [(path, f"{name}/{k.removeprefix('levels/')}", k) for k in recordings]
+        else:
+            out.append((path, name, key if is_h5 else None))
+    return out
+
+
 def run_levels(args: argparse.Namespace, check_outputs: Any) -> int:
     """Classify level files with a checkpoint; print tables or JSON; write the files asked for."""
     import time
 
     from specxform.classify_levels import check_level_window, load_level_model
-    from specxform.levels import find_level_files
 
-    files = find_level_files(args.inputs)
+    files = level_inputs(args.inputs, args.levels_key)
     check_outputs(args, len(files))
     model = load_level_model(args.checkpoint, args.source, weights=args.weights)
     if args.window is None:

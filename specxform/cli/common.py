@@ -276,6 +276,36 @@ def method_list_option(example: str) -> Callable[[str], tuple[str, ...]]:
     return parse
 
 
+def recorded_source(files: list[InputFile]) -> str:
+    """The source representation the array inputs record (``--source`` left out).
+
+    Raises
+    ------
+    InputError
+        An input records no representation (audio, ``.npy``, a hand-written
+        file), or the inputs record different ones, or a target.
+    """
+    from specxform.io import read_representation
+
+    found: dict[str, Path] = {}
+    for file in files:
+        rep = read_representation(file.path) if file.kind == "array" else None
+        if rep is None:
+            what = "is audio" if file.kind == "audio" else "records no representation"
+            raise InputError(f"{file.path} {what}; give --source NAME (the representation of "
+                             "the levels, e.g. cense).")
+        if "source" not in rep.roles:
+            raise InputError(f"{file.path} holds {rep.name!r} arrays, which are not source "
+                             "levels; give source levels (e.g. computed with `specxform "
+                             "features --rep cense`).")
+        found.setdefault(rep.name, file.path)
+    if len(found) > 1:
+        listing = ", ".join(f"{name} ({path})" for name, path in found.items())
+        raise InputError(f"the inputs hold levels of different representations: {listing}; "
+                         "transcode them separately, each with its --source.")
+    return next(iter(found))
+
+
 def pair_teacher(registry: Any, args: argparse.Namespace) -> tuple[str, Any]:
     """``--teacher`` (default: the pair's) and its module with ``--weights``, checked against
     ``--target``."""

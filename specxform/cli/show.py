@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Write a PNG comparing the source spectrogram, its PINV transcoding and, "
         "when INPUT is audio, the true Mel of the audio (same colour scale for both Mels).",
     )
-    parser.add_argument("--source", required=True, metavar="S", help="source representation")
+    parser.add_argument("--source", metavar="S",
+                        help="source representation (default: the one a .npz/.h5 INPUT records)")
     parser.add_argument("--target", required=True, metavar="T", help="target representation")
     parser.add_argument("--method", choices=METHODS, default="pinv",
                         help="inversion of the source filterbank (default: pinv)")
@@ -51,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
     from specxform.cli.transcode import source_items
     from specxform.plotting import plot_comparison
 
+    (file,) = common.expand_inputs([args.input], kinds=("array", "audio"))
+    args.source = args.source or common.recorded_source([file])
     plugins.get_registry().pair(args.source, args.target)  # checks names and roles first
     source, target = api.representation(args.source), api.representation(args.target)
-    (file,) = common.expand_inputs([args.input], kinds=("array", "audio"))
     output = Path(args.output or f"{file.path.stem}_{source.name}_to_{target.name}.png")
     if output.suffix.lower() != ".png":
         raise InputError(f"-o {output}: the plot is a PNG; give a file name ending in .png.")

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Audio inputs are first computed with the source.",
     )
     parser.add_argument("--source", metavar="S",
-                        help="source representation (default with --checkpoint: its source)")
+                        help="source representation (default: the checkpoint's, or the one "
+                        "the .npz/.h5 inputs record)")
     parser.add_argument("--target", metavar="T",
                         help="target representation (default with --checkpoint: its target)")
     parser.add_argument("--method", choices=METHODS, default="pinv",
@@ -62,12 +63,14 @@ def run(args: argparse.Namespace) -> int:
         model = api.trained(args.checkpoint)
         args.source = args.source or model.source.name
         args.target = args.target or model.target.name
-    elif args.source is None or args.target is None:
-        raise InputError("give --source and --target (or --checkpoint of a trained transcoder).")
+    elif args.target is None:
+        raise InputError("give --target (and --source, unless the inputs record it), or "
+                         "--checkpoint of a trained transcoder.")
+    files = common.expand_inputs(args.inputs, kinds=("array", "audio"))
+    args.source = args.source or common.recorded_source(files)
     plugins.get_registry().pair(args.source, args.target)  # checks names and roles first
     source, target = api.representation(args.source), api.representation(args.target)
     api.transcoder(source, target, args.method)
-    files = common.expand_inputs(args.inputs, kinds=("array", "audio"))
     plan = common.OutputPlan.from_args(args.output, args.format)
     with common.progress() as bar:
         task = bar.add_task(f"{source.name} -> {target.name}", total=len(files))

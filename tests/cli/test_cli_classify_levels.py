@@ -212,7 +212,7 @@ def test_hdf5_of_another_representation(registry: None, checkpoint: Path, tmp_pa
 
 @pytest.mark.parametrize(("argv", "needles", "code"), [
     (["--teacher", "lvl", "--checkpoint", "{ckpt}"], ("either --teacher",), 2),
-    (["--source", "cense"], ("needs --source and --checkpoint", "add --checkpoint"), 2),
+    (["--source", "cense"], ("needs --checkpoint CKPT", "add it"), 2),
     (["--teacher", "lvl", "--db-offset", "3"], ("--db-offset apply to level files",), 2),
     (["--source", "bark", "--checkpoint", "{ckpt}"],
      ("trained on 'cense' levels, but --source is 'bark'", "--source cense"), 1),
