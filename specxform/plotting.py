@@ -174,3 +174,46 @@ def plot_timeline(path: str | Path, probs: np.ndarray, *, starts_s: np.ndarray,
     with atomic_write(path) as tmp, tmp.open("wb") as fh:
         fig.savefig(fh, format="png", dpi=100)
     return path
+
+
+def plot_mels(path: str | Path, *, levels: np.ndarray, source: Representation,
+              mels: list[tuple[str, np.ndarray]], target: Representation,
+              title: str | None = None) -> Path:
+    """Write a PNG: the source levels, then several Mels of one target on one colour scale.
+
+    Parameters
+    ----------
+    path : path-like
+        Output PNG, written atomically.
+    levels : np.ndarray, shape (source frames, source bands)
+    source, target : Representation
+    mels : list of (str, np.ndarray)
+        Panel title and Mel ``(target frames, target bands)`` in ``target.unit``,
+        top to bottom (e.g. PINV, transcoded, true).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    levels = check_levels(levels, source, name="source levels")
+    arrays = [check_levels(m, target, name=name) for name, m in mels]
+    if not arrays or any(a.ndim != 2 for a in (levels, *arrays)):
+        raise InputError("plot_mels draws one 2-D spectrogram per panel and needs at least "
+                         "one Mel.")
+    vmin, vmax = float(min(a.min() for a in arrays)), float(max(a.max() for a in arrays))
+    fig = Figure(figsize=(10.0, 2.6 * (1 + len(arrays))), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1 + len(arrays), 1, squeeze=False)[:, 0]
+    _panel(fig, axes[0], levels, source, f"source: {source.name} levels",
+           float(levels.min()), float(levels.max()))
+    for ax, (name, _), values in zip(axes[1:], mels, arrays, strict=True):
+        _panel(fig, ax, values, target, name, vmin, vmax)
+    if title:
+        fig.suptitle(title)
+    path = Path(path)
+    with atomic_write(path) as tmp, tmp.open("wb") as fh:
+        fig.savefig(fh, format="png", dpi=100)
+    return path
