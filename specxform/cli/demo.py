@@ -24,7 +24,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", default="specxform-demo", metavar="DIR",
                         help="output folder (default: ./specxform-demo)")
     parser.add_argument("--no-train", action="store_true",
-                        help="only the PINV part (seconds instead of minutes)")
+                        help="skip training the small demo transcoder (seconds instead of "
+                        "minutes)")
+    parser.add_argument("--no-teacher", action="store_true",
+                        help="skip the shipped transcoders with their real AudioSet teachers")
+    parser.add_argument("--clip", action="append", default=[], metavar="FILE",
+                        help="also show the shipped transcoders on this audio file "
+                        "(repeatable)")
     parser.add_argument("--train-scenes", type=int, default=4, metavar="N",
                         help="generated scenes to train on (default: 4)")
     parser.add_argument("--valid-scenes", type=int, default=2, metavar="N",
@@ -42,19 +48,77 @@ def run(args: argparse.Namespace) -> int:
     from specxform import demo
 
     result = demo.run_demo(args.output)
+    shown = [] if args.no_teacher else _teacher_demos(args.output, result.audio, args.clip)
     trained = None if args.no_train else demo.train_demo(
         args.output, train_scenes=args.train_scenes, valid_scenes=args.valid_scenes,
         duration=args.scene_seconds, epochs=args.epochs, progress=not args.json)
     if args.json:
-        common.print_json(_json(result, trained))
+        from specxform.demo_teacher import summary
+
+        common.print_json(_json(result, trained) | {
+            "teachers": [summary(d) | {"audio": str(a)} for a, d in shown]})
         return 0
     console = common.stdout()
     console.print(f"scene: {result.audio} ({result.source} levels: {result.levels}, "
                   f"{result.source_frames} frames)", highlight=False, soft_wrap=True)
     console.print(_pinv_table(result))
+    console.print("How to read it: the Mel MSE is the mean squared difference between the "
+                  "PINV Mel and the Mel computed from the audio, in the target's unit squared "
+                  "(dB^2 for PANN, ln^2 for YAMNet); 0 would be a perfect copy. The PNGs show "
+                  "source levels, PINV Mel and true Mel side by side.", soft_wrap=True)
+    for audio, shown_demo in shown:
+        console.print(_teacher_table(audio, shown_demo))
+    if shown:
+        console.print(TEACHER_READING, soft_wrap=True)
+    elif not args.no_teacher:
+        console.print("No shipped transcoder ran: its teacher's weights are not on this "
+                      "machine (`specxform weights fetch yamnet efficientat_mn04`).",
+                      soft_wrap=True)
     if trained is not None:
         console.print(_training_table(trained))
     return 0
+
+
+TEACHER_READING = (
+    "How to read it: each table is one shipped transcoder on one recording. The frozen "
+    "teacher classifies three Mels: the true Mel computed from the audio, the PINV Mel "
+    "derived from the third-octave levels alone, and the transcoded Mel (the trained student "
+    "on top of the PINV). 'same top-1' says whether that Mel's most probable class equals the "
+    "true Mel's (what PtoPa-FC counts over many files); KL is the divergence of its class "
+    "distribution from the true Mel's (0 = the teacher hears the same thing). The PNG stacks "
+    "levels, PINV, transcoded and true Mels.")
+
+
+def _teacher_demos(folder: str, scene: Any, clips: list[str]) -> list[tuple[Any, Any]]:
+    """Every shipped transcoder (teacher weights present) on the scene and the clips."""
+    from pathlib import Path
+
+    from specxform.audio import load_audio
+    from specxform.demo import SAMPLE_RATE
+    from specxform.demo_teacher import SHIPPED, teacher_demo
+
+    shown = []
+    for path in [scene, *clips]:
+        audio, rate = load_audio(path)
+        for name in SHIPPED:
+            out = Path(folder) / ("scene" if path == scene else Path(path).stem)
+            found = teacher_demo(out, audio, rate or SAMPLE_RATE, checkpoint=name)
+            if found is not None:
+                shown.append((path, found))
+    return shown
+
+
+def _teacher_table(audio: Any, shown: Any) -> Table:
+    table = Table(title=f"{shown.checkpoint} on {audio}: teacher {shown.teacher}, "
+                  f"{shown.chunks} chunk(s) of {shown.chunk_seconds:g} s averaged "
+                  f"(figure: {shown.png})", title_justify="left")
+    for header in ("Mel", "teacher's top classes (probability)", "same top-1", "KL"):
+        table.add_column(header)
+    for v in shown.verdicts:
+        table.add_row(v.mel, ", ".join(f"{n} {p:.2f}" for n, p in v.top),
+                      "-" if v.mel == "true" else ("yes" if v.agrees else "no"),
+                      "-" if v.mel == "true" else f"{v.kl:.3f}")
+    return table
 
 
 def _json(result: Any, trained: Any) -> dict[str, Any]:
