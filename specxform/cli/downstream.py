@@ -99,11 +99,15 @@ def _methods(args: argparse.Namespace) -> list[str]:
 def _load_checkpoints(args: argparse.Namespace, registry: Any, teacher_name: str,
                       device: Any) -> dict[str, Any]:
     """``{NAME: TrainedModel}``, each checked against the pair and the teacher."""
+    from specxform.api import check_weights
     from specxform.trainer import load_model
 
     models = {}
     for name, path in args.checkpoint:
         model = load_model(path, device=device, registry=registry)
+        check_weights(model.transcoder, path, "transcoder")
+        if model.classifier is not None:
+            check_weights(model.classifier, path, "fine-tuned teacher")
         pair = (model.source.name, model.target.name)
         if pair != (args.source, args.target):
             raise CheckpointError(

@@ -137,12 +137,16 @@ def split_names(dataset: Any, part: str, seed: int) -> list[str]:
     return [c.name for c in clips]
 
 
-def build_methods(names: Sequence[str], checkpoints: Sequence[tuple[str, str]], *, cache: Any,
-                  teacher_name: str, digest: str, registry: Any, device: Any) -> list[Any]:
-    """:class:`~specxform.evaluation.Method` objects for ``names`` (see :func:`method_names`)."""
-    from specxform.evaluation import cache_pair, checkpoint_method, pinv_method
+def build_methods(names: Sequence[str], checkpoints: Sequence[tuple[str, str]], *,
+                  source: Any, target: Any, teacher_name: str, digest: str, registry: Any,
+                  device: Any) -> list[Any]:
+    """:class:`~specxform.evaluation.Method` objects for ``names`` (see :func:`method_names`).
 
-    source, target = cache_pair(cache)
+    Called before the feature cache is built, so that a bad checkpoint is
+    refused before minutes of caching.
+    """
+    from specxform.evaluation import checkpoint_method, pinv_method
+
     paths = dict(checkpoints)
     return [pinv_method(name, source, target) if name in PINV_METHODS else
             checkpoint_method(name, paths[name], source=source, target=target,
@@ -154,7 +158,7 @@ def build_methods(names: Sequence[str], checkpoints: Sequence[tuple[str, str]], 
 def run(args: argparse.Namespace) -> int:
     """Evaluate every method, print the table, write the files of ``-o``."""
     from specxform import plugins, weights
-    from specxform.cache import Chunking, build_cache
+    from specxform.cache import Chunking, build_cache, teacher_digest
     from specxform.evaluation import cache_pair, check_teacher, evaluate_methods
     from specxform.teachers.labels import teacher_labels
     from specxform.trainer import select_device
@@ -167,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
     teacher_name, teacher = common.pair_teacher(registry, args)
     dataset = registry.dataset(args.dataset).factory(args.data)
     clip_names = split_names(dataset, args.split, args.seed)
+    methods = build_methods(names, args.checkpoint, source=registry.representation(args.source),
+                            target=registry.representation(args.target),
+                            teacher_name=teacher_name, digest=teacher_digest(teacher),
+                            registry=registry, device=device)
     progress = common.stderr().is_terminal
     chunking = Chunking.for_teacher(registry.teacher(teacher_name), seconds=args.chunk_seconds,
                                     normalise=args.normalise)
@@ -176,9 +184,7 @@ def run(args: argparse.Namespace) -> int:
         root=Path(args.cache_dir) if args.cache_dir else weights.home() / "features",
         chunking=chunking, progress=progress,
     )
-    digest = check_teacher(cache, teacher)
-    methods = build_methods(names, args.checkpoint, cache=cache, teacher_name=teacher_name,
-                            digest=digest, registry=registry, device=device)
+    check_teacher(cache, teacher)
     result = evaluate_methods(cache, cache.rows(clip_names), teacher, methods, device=device,
                               batch_size=args.batch_size, n_boot=args.bootstrap,
                               seed=args.seed, n_examples=args.examples, progress=progress)

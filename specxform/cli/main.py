@@ -32,6 +32,7 @@ from specxform.cli import (
     weights,
 )
 from specxform.errors import (
+    CheckpointError,
     InputError,
     InputWarning,
     SpecError,
@@ -39,9 +40,14 @@ from specxform.errors import (
     UnknownNameError,
 )
 
-#: Errors that mean "the user's input or command line is wrong" (exit status 2).
-_USAGE_ERRORS = (InputError, InputWarning, SpecError, UnknownNameError, FileNotFoundError,
-                 FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError)
+#: Errors that mean "the command cannot run as given" (exit status 2): usage, unknown names,
+#: bad input files and values (checkpoints included: unreadable, unsafe, of another pair,
+#: NaN weights, other settings on --resume), bad paths, --strict warnings. Every other error
+#: is a runtime failure (exit status 1): missing or corrupt cached weights, failed downloads,
+#: plugin errors, a busy output, an OS error while running (disk full).
+_USAGE_ERRORS = (InputError, InputWarning, SpecError, UnknownNameError, CheckpointError,
+                 FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
+                 NotADirectoryError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -52,7 +52,13 @@ def run(args: argparse.Namespace) -> int:
     from specxform.cli.transcode import source_items
     from specxform.plotting import plot_comparison
 
-    (file,) = common.expand_inputs([args.input], kinds=("array", "audio"))
+    files = common.expand_inputs([args.input], kinds=("array", "audio"))
+    if len(files) != 1:
+        names = ", ".join(f.path.name for f in files[:3]) + (", ..." if len(files) > 3 else "")
+        raise InputError(f"{args.input} holds {len(files)} files ({names}); `show` draws one "
+                         "input: give one of them (a file holding several arrays takes "
+                         "--item NAME).")
+    (file,) = files
     args.source = args.source or common.recorded_source([file])
     plugins.get_registry().pair(args.source, args.target)  # checks names and roles first
     source, target = api.representation(args.source), api.representation(args.target)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from specxform.cli import common
-from specxform.errors import SpecError, WeightsError
+from specxform.errors import InputError, SpecError, WeightsError
 
 #: specxform.losses.METHODS, repeated so that building the parser does not import torch.
 METHODS = ("logits", "mels", "hybrid")
@@ -97,8 +97,31 @@ def _teacher(registry: Any, args: argparse.Namespace) -> tuple[str, Any]:
     try:
         return name, entry.factory(weights=Path(args.weights) if args.weights else None)
     except WeightsError as exc:
+        if args.weights:  # the file the user gave: bad input, not a missing download
+            raise common.given_weights_error(args.weights, exc) from exc
         hint = "" if name == "soundaqnet" else f" To train without downloads: {OFFLINE_HINT}."
         raise WeightsError(f"teacher {name!r}: {exc}{hint}") from exc
+
+
+def _check_names(registry: Any, args: argparse.Namespace, pair: Any) -> None:
+    """Check the student, its options and the dataset adapter before any work starts."""
+    if args.retrain_teacher:
+        given = [o for o, v in (("--student", args.student),
+                                ("--student-config", args.student_config)) if v is not None]
+        if given:
+            raise InputError(f"{' and '.join(given)} choose the student, but --retrain-teacher "
+                             "fine-tunes a copy of the teacher instead; drop one of them.")
+    else:
+        name = args.student or pair.student
+        config = args.student_config if args.student_config is not None else pair.student_config
+        entry = registry.student(name)  # unknown names: the closest ones are suggested
+        try:  # building the modules is cheap, and checks the options
+            entry.factory(registry.representation(args.source),
+                          registry.representation(args.target), **(config or {}))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"--student-config {json.dumps(config)}: student {name!r} refuses "
+                             f"it ({exc}); see its options in `specxform list students`.") from exc
+    registry.dataset(args.dataset)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
 
     registry = plugins.get_registry()
     pair = registry.pair(args.source, args.target)
+    _check_names(registry, args, pair)
     teacher_name, teacher = _teacher(registry, args)
     dataset = registry.dataset(args.dataset).factory(args.data)
     split = dataset.split(seed=args.seed)

@@ -378,7 +378,7 @@ def test_missing_weights_file_given_with_weights(home: Path, clip: Path, tmp_pat
     missing = tmp_path / "mine.pth"
     status, _, err = _run(["--teacher", "pann_cnn14", "--weights", str(missing), str(clip)],
                           capsys)
-    assert status == 1 and f"--weights {missing}: no such file" in err
+    assert status == 2 and f"--weights {missing}: no such file" in err
 
 
 @pytest.mark.slow

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from downstream_helpers import TinyTeacher, make_folder, make_sonyc, make_urbansound8k
+from specxform_builtins.datasets import urbansound8k
 from training.training_helpers import TINY_STUDENT
 
 from specxform import plugins
 from specxform.cache import build_cache
 from specxform.cli.main import main
-from specxform.datasets import urbansound8k
 from specxform.registry import Registry
 from specxform.trainer import TrainConfig, train
 
@@ -134,7 +134,7 @@ def test_checkpoint_must_match_teacher_and_pair(data: Path, checkpoint: Path,
                                                 capsys: pytest.CaptureFixture[str]):
     argv = _argv(data, "folder", "--checkpoint", f"s={checkpoint}")
     argv[argv.index("tiny")] = "tiny_aux"
-    assert main(argv) == 1
+    assert main(argv) == 2
     assert "trained for teacher 'tiny', not 'tiny_aux'" in capsys.readouterr().err
     for bad, message in (("true=x.pt", "'true' is taken"), ("noequals.pt", "is not NAME=CKPT"),
                          ("=x.pt", "is not NAME=CKPT")):

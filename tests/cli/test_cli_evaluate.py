@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from specxform_builtins.datasets import folder
 from training.training_helpers import EXCERPT, TINY_STUDENT, TinyTeacher, few_clips
 
 from specxform import evaluation_figures, plugins, trainer
 from specxform.cache import build_cache
 from specxform.cli.main import main
-from specxform.datasets import folder
 from specxform.registry import Registry
 
 BASE = ["evaluate", "--source", "cense", "--target", "pann", "--teacher", "tiny",
@@ -120,7 +120,7 @@ def test_a_mismatched_checkpoint_is_refused(setup, tmp_path: Path,
     edited = tmp_path / "other.pt"
     torch.save(data, edited)
     out = tmp_path / "out"
-    err = _fails(_argv(setup, "--checkpoint", f"cnn={edited}", "-o", str(out)), capsys, 1)
+    err = _fails(_argv(setup, "--checkpoint", f"cnn={edited}", "-o", str(out)), capsys, 2)
     assert "trained for teacher 'other', not 'tiny'" in err and str(edited) in err
     assert not out.exists()
 
