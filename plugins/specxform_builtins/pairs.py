@@ -1,23 +1,45 @@
-"""The built-in (source, target) pairs, each declared with its own defaults."""
+"""The built-in (source, target) pairs, each declared with its own defaults.
+
+A pair whose trained transcoder ships in ``transcoders/`` (``<source>-<target>.pt``
+with its model card ``<source>-<target>.md``) declares it as its checkpoint, so
+``--checkpoint cense-yamnet`` loads it wherever a checkpoint is accepted.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import specxform
 from specxform import Registry
 
-#: (source, target, default teacher): the pairs of the paper plus the offline teacher.
-BUILTIN_PAIRS: tuple[tuple[str, str, str | None], ...] = (
-    ("cense", "pann", "pann_resnet38"),
-    ("cense", "yamnet", "yamnet"),
+#: Where the shipped transcoders and their model cards live.
+TRANSCODERS = Path(__file__).resolve().parent / "transcoders"
+
+#: (source, target, default teacher, default student): the pairs of the paper and the
+#: real AudioSet teachers that work offline.
+BUILTIN_PAIRS: tuple[tuple[str, str, str | None, str], ...] = (
+    ("cense", "pann", "pann_resnet38", "residual_cnn"),
+    ("cense", "yamnet", "yamnet", "coarse_texture"),
+    ("cense", "efficientat", "efficientat_mn04", "coarse_texture"),
 )
+
+
+def shipped(source: str, target: str) -> Path | None:
+    """The shipped transcoder of the pair, if this installation has one."""
+    path = TRANSCODERS / f"{source}-{target}.pt"
+    return path if path.is_file() else None
 
 
 @specxform.hookimpl
 def specxform_add_pairs(registry: Registry) -> None:
-    for source, target, teacher in BUILTIN_PAIRS:
+    for source, target, teacher, student in BUILTIN_PAIRS:
+        checkpoint = shipped(source, target)
         registry.add_pair(
             source,
             target,
             teacher=teacher,
-            description=f"{source} third-octave levels to the {target} classifier's Mel input",
+            student=student,
+            checkpoint=None if checkpoint is None else str(checkpoint),
+            description=f"{source} third-octave levels to the {target} classifier's Mel input"
+            + ("" if checkpoint is None else f"; ships a trained transcoder ({source}-{target})"),
         )

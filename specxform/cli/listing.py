@@ -164,6 +164,9 @@ def _table(section: str, rows: list[dict[str, Any]]) -> Table:
             "source": lambda r: r["source"], "target": lambda r: r["target"],
             "declared": lambda r: "explicit" if r["explicit"] else "implicit",
             "default teacher": lambda r: r["teacher"] or "-",
+            "default student": lambda r: r["student"],
+            "shipped transcoder": lambda r: f"{r['source']}-{r['target']}" if r["checkpoint"]
+            else "-",
             "plugin": lambda r: r["origin"]["plugin"],
         },
     }.get(section, {
