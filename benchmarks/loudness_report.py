@@ -41,10 +41,10 @@ from typing import Any
 import numpy as np
 import soundfile
 import torch
+from specxform_builtins.teachers import loudness as L
+from specxform_builtins.teachers import soundaqnet as S
 
 from specxform import api
-from specxform import loudness as L
-from specxform.teachers import soundaqnet as S
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPECXFORM_SHARED_DATA", ROOT.parent / "shared" / "data"))

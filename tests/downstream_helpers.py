@@ -10,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from specxform_builtins.datasets.sonyc import COLUMNS as SONYC_COLUMNS
+from specxform_builtins.datasets.sonyc import PRESENCE
+from specxform_builtins.datasets.urbansound8k import METADATA_COLUMNS
 from training.training_helpers import TinyAuxTeacher, TinyPlugin, TinyTeacher
-
-from specxform.datasets.sonyc import COLUMNS as SONYC_COLUMNS
-from specxform.datasets.sonyc import PRESENCE
-from specxform.datasets.urbansound8k import METADATA_COLUMNS
 
 __all__ = ["RATE", "TinyAuxTeacher", "TinyPlugin", "TinyTeacher", "make_folder", "make_sonyc",
            "make_urbansound8k", "sound"]

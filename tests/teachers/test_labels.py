@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from specxform_builtins.teachers.pann import Cnn14, ResNet38
+from specxform_builtins.teachers.soundaqnet import EVENT_LABELS, SoundAQnetTeacher
+from specxform_builtins.teachers.yamnet import YAMNet
 
 from specxform import weights
 from specxform.errors import InputError, PluginError, WeightsError
@@ -14,9 +17,6 @@ from specxform.teachers.labels import (
     read_label_file,
     teacher_labels,
 )
-from specxform.teachers.pann import Cnn14, ResNet38
-from specxform.teachers.soundaqnet import EVENT_LABELS, SoundAQnetTeacher
-from specxform.teachers.yamnet import YAMNet
 
 
 @pytest.fixture

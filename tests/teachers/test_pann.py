@@ -12,11 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
-from specxform.errors import CheckpointError, InputError, WeightsError
-from specxform.teachers.base import Teacher, TeacherOutput
-from specxform.teachers.pann import (
+from specxform_builtins.teachers.pann import (
     FRONT_END_KEYS,
     FRONT_END_PARAMETER_COUNT,
     FRONT_END_SHAPES,
@@ -26,6 +22,10 @@ from specxform.teachers.pann import (
     load_pann_checkpoint,
     load_pann_state_dict,
 )
+from torch import nn
+
+from specxform.errors import CheckpointError, InputError, WeightsError
+from specxform.teachers.base import Teacher, TeacherOutput
 
 PUBLISHED = {  # (without front end, with front end), the paper's figures
     "ResNet38": (73_783_247, 74_866_703),

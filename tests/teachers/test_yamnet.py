@@ -17,10 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
-from specxform.errors import CheckpointError, InputError
-from specxform.teachers.base import Teacher
-from specxform.teachers.yamnet import (
+from specxform_builtins.teachers.yamnet import (
     KERAS_TRAINABLE_PARAMETERS,
     PORT_PARAMETERS,
     YAMNET_DROPPED_AUDIOSET_INDICES,
@@ -40,6 +37,9 @@ from specxform.teachers.yamnet import (
     tf_same_padding,
     yamnet_to_audioset,
 )
+
+from specxform.errors import CheckpointError, InputError
+from specxform.teachers.base import Teacher
 
 FILTERS = (32, 64, 128, 128, 256, 256, 512, 512, 512, 512, 512, 512, 1024, 1024)
 STRIDES = (2, 1, 2, 1, 2, 1, 2, 1, 1, 1, 1, 1, 2, 1)
@@ -401,7 +401,7 @@ def test_clipwise_output_is_mean_of_patch_probabilities(model: YAMNet) -> None:
 
 
 def test_clipwise_logits_stay_finite_when_saturated() -> None:
-    from specxform.teachers.yamnet import _clip_logits
+    from specxform_builtins.teachers.yamnet import _clip_logits
 
     # Two patches, three classes: mean probabilities 1/2, 3/4 and ~(e^-120 + e^-130) / 2,
     # the last of which underflows float32 (a naive logit(mean) would be -inf).

@@ -53,7 +53,7 @@ def _link(folder: Path, *names: str) -> None:
 
 
 def test_the_teacher_declares_the_three_files_in_the_factorys_order(registry: Registry):
-    from specxform.teachers.yamnet import DEFAULT_WEIGHTS
+    from specxform_builtins.teachers.yamnet import DEFAULT_WEIGHTS
 
     entry = registry.teacher("yamnet")
     assert entry.weights_any == DEFAULT_WEIGHTS == tuple(FILES)
@@ -63,8 +63,9 @@ def test_the_teacher_declares_the_three_files_in_the_factorys_order(registry: Re
 
 def test_only_the_hub_file_present_is_the_one_used(search_path: Path):
     pytest.importorskip("ai_edge_litert", reason="the tflite extra reads .tflite files")
+    from specxform_builtins.teachers.yamnet import default_weight_file
+
     from specxform.plugins import get_registry
-    from specxform.teachers.yamnet import default_weight_file
 
     _link(search_path, "yamnet-tflite-hub")
     assert default_weight_file(download=False) == search_path / FILES["yamnet-tflite-hub"]
@@ -73,14 +74,14 @@ def test_only_the_hub_file_present_is_the_one_used(search_path: Path):
 
 
 def test_the_first_present_file_wins_in_the_declared_order(search_path: Path):
-    from specxform.teachers.yamnet import default_weight_file
+    from specxform_builtins.teachers.yamnet import default_weight_file
 
     _link(search_path, "yamnet-tflite-hub", "yamnet-tflite-spectra")
     assert default_weight_file(download=False) == search_path / FILES["yamnet-tflite-spectra"]
 
 
 def test_a_corrupt_copy_is_reported_not_skipped(search_path: Path):
-    from specxform.teachers.yamnet import default_weight_file
+    from specxform_builtins.teachers.yamnet import default_weight_file
 
     _link(search_path, "yamnet-tflite-hub")
     (search_path / FILES["yamnet-tflite-spectra"]).write_bytes(b"x" * 4_047_424)  # right size

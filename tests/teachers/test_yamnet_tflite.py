@@ -39,11 +39,8 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
-from specxform.errors import CheckpointError, InputError
-from specxform.registry import Registry
-from specxform.teachers import yamnet as yamnet_module
-from specxform.teachers.yamnet import (
+from specxform_builtins.teachers import yamnet as yamnet_module
+from specxform_builtins.teachers.yamnet import (
     YAMNet,
     fold_batchnorm,
     load_yamnet_weights,
@@ -51,6 +48,9 @@ from specxform.teachers.yamnet import (
     state_dict_from_tflite,
     weight_file_format,
 )
+
+from specxform.errors import CheckpointError, InputError
+from specxform.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_WEIGHTS = Path(

@@ -9,21 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from specxform_builtins.datasets import cross_validation, sonyc, tau2020, urbansound8k
+from specxform_builtins.datasets.sonyc import CLASSES, PRESENCE
+from specxform_builtins.datasets.sonyc import COLUMNS as SONYC_COLUMNS
+from specxform_builtins.datasets.tau2020 import META_COLUMNS
+from specxform_builtins.datasets.urbansound8k import METADATA_COLUMNS
 
-from specxform.datasets import (
-    AudioDataset,
-    Clip,
-    Split,
-    cross_validation,
-    sonyc,
-    subset_split,
-    tau2020,
-    urbansound8k,
-)
-from specxform.datasets.sonyc import CLASSES, PRESENCE
-from specxform.datasets.sonyc import COLUMNS as SONYC_COLUMNS
-from specxform.datasets.tau2020 import META_COLUMNS
-from specxform.datasets.urbansound8k import METADATA_COLUMNS
+from specxform.datasets import AudioDataset, Clip, Split, subset_split
 from specxform.errors import InputError, SpecError
 from specxform.registry import Registry
 

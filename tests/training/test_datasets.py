@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from specxform_builtins.datasets import folder
 
-from specxform.datasets import Clip, folder, group_of, grouped_split
+from specxform.datasets import Clip, group_of, grouped_split
 from specxform.errors import InputError, SpecError
 from specxform.registry import Registry
 

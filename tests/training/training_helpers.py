@@ -10,10 +10,11 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from specxform_builtins.datasets import folder
 from torch import Tensor, nn
 
 import specxform
-from specxform.datasets import Clip, Split, folder, grouped_split
+from specxform.datasets import Clip, Split, grouped_split
 from specxform.registry import Registry
 from specxform.specs import Representation
 from specxform.teachers.base import Teacher, TeacherOutput

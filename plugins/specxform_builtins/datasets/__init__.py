@@ -1,14 +1,32 @@
-"""Built-in dataset adapters: any audio folder, TAU 2020 Mobile, UrbanSound8K, SONYC-UST."""
+"""Built-in dataset adapters: any audio folder, TAU 2020 Mobile, UrbanSound8K, SONYC-UST.
+
+One module per adapter, each written against the public API only (clips, datasets
+and splits come from :mod:`specxform.datasets`):
+
+- ``folder`` (:func:`~specxform_builtins.datasets.folder.folder`): any audio tree,
+  labelled by parent folder.
+- ``tau2020``: TAU Urban Acoustic Scenes 2020 Mobile development set.
+- ``urbansound8k``: UrbanSound8K and its ten folds.
+- ``sonyc``: SONYC-UST v2.3, multi-label coarse classes.
+
+Each registers ``example``, the writer of a tiny tree in its layout, on which
+:func:`specxform.testing.check_dataset` runs it.
+"""
 
 from __future__ import annotations
 
 import specxform
 from specxform import Registry
-from specxform.datasets import folder, sonyc, tau2020, urbansound8k
-from specxform.datasets.folder import write_example as folder_example
-from specxform.datasets.sonyc import write_example as sonyc_example
-from specxform.datasets.tau2020 import write_example as tau2020_example
-from specxform.datasets.urbansound8k import write_example as urbansound8k_example
+from specxform_builtins.datasets.folder import folder
+from specxform_builtins.datasets.folder import write_example as folder_example
+from specxform_builtins.datasets.sonyc import sonyc
+from specxform_builtins.datasets.sonyc import write_example as sonyc_example
+from specxform_builtins.datasets.tau2020 import tau2020
+from specxform_builtins.datasets.tau2020 import write_example as tau2020_example
+from specxform_builtins.datasets.urbansound8k import cross_validation, urbansound8k
+from specxform_builtins.datasets.urbansound8k import write_example as urbansound8k_example
+
+__all__ = ["cross_validation", "folder", "sonyc", "tau2020", "urbansound8k"]
 
 
 @specxform.hookimpl

