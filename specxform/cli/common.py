@@ -226,7 +226,10 @@ def report_outputs(args: argparse.Namespace, plan: OutputPlan, records: list[dic
         return
     frames = sorted({r["shape"][-2] for r in records})
     span = str(frames[0]) if len(frames) == 1 else f"{frames[0]}..{frames[-1]}"
-    details = ", ".join(f"{key} {value}" for key, value in summary.items())
+    if summary.get("checkpoint") is not None:  # transcode --checkpoint: say what was applied
+        summary = {k: v for k, v in summary.items() if k not in ("method", "pinv_method")} | {
+            "student": f"{summary.get('student')} on its PINV ({summary.get('pinv_method')})"}
+    details = ", ".join(f"{key} {value}" for key, value in summary.items() if value is not None)
     stdout().print(
         f"wrote {len(records)} array(s) ({details}; {span} frames each) to {plan.path} "
         f"({plan.fmt})", highlight=False, soft_wrap=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "the .npz/.h5 inputs record)")
     parser.add_argument("--target", metavar="T",
                         help="target representation (default with --checkpoint: its target)")
-    parser.add_argument("--method", choices=METHODS, default="pinv",
-                        help="inversion of the source filterbank (default: pinv)")
+    parser.add_argument("--method", choices=METHODS,
+                        help="inversion of the source filterbank (default: pinv; with "
+                        "--checkpoint, the checkpoint's own)")
     parser.add_argument("--checkpoint", metavar="CKPT",
                         help="a trained transcoder (best.pt or a run folder of specxform train)")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -59,10 +61,15 @@ def run(args: argparse.Namespace) -> int:
     """Transcode every input and write the target arrays all-or-nothing."""
     from specxform import api, plugins
 
+    applied: dict[str, Any] = {"method": args.method or "pinv", "checkpoint": None}
     if args.checkpoint is not None:
+        if args.method is not None:
+            raise InputError(f"--method {args.method} does not apply with --checkpoint: the "
+                             "checkpoint's own PINV and student are applied; drop --method.")
         model = api.trained(args.checkpoint)
         args.source = args.source or model.source.name
         args.target = args.target or model.target.name
+        applied = _checkpoint_summary(args.checkpoint)
     elif args.target is None:
         raise InputError("give --target (and --source, unless the inputs record it), or "
                          "--checkpoint of a trained transcoder.")
@@ -70,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     args.source = args.source or common.recorded_source(files)
     plugins.get_registry().pair(args.source, args.target)  # checks names and roles first
     source, target = api.representation(args.source), api.representation(args.target)
-    api.transcoder(source, target, args.method)
+    api.transcoder(source, target, applied["method"] if args.checkpoint is None else "pinv")
     plan = common.OutputPlan.from_args(args.output, args.format)
     with common.progress() as bar:
         task = bar.add_task(f"{source.name} -> {target.name}", total=len(files))
@@ -79,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             for file in files:
                 for name, levels in source_items(file, source.name).items():
                     try:
-                        mel = api.transcode(levels, source, target, args.method,
+                        mel = api.transcode(levels, source, target, args.method or "pinv",
                                             checkpoint=args.checkpoint)
                     except InputError as exc:
                         raise InputError(f"{file.path}: {exc}") from exc
@@ -88,6 +95,16 @@ def run(args: argparse.Namespace) -> int:
 
         records = common.write_outputs(plan, produce(), target)
     common.report_outputs(args, plan, records, source=source.name, target=target.name,
-                          method=args.method)
+                          **applied)
     return 0
+
+
+def _checkpoint_summary(checkpoint: str) -> dict[str, Any]:
+    """What a checkpoint applies, for the report: its path, student and PINV method."""
+    from specxform.trainer import read_checkpoint
+
+    desc = read_checkpoint(checkpoint)["description"]
+    return {"method": "checkpoint", "checkpoint": str(checkpoint),
+            "student": desc.get("student", {}).get("name"),
+            "pinv_method": desc.get("pinv", {}).get("method")}
 

@@ -3,11 +3,13 @@
 Issue 12: item 9 (levels of 1e30 dB blamed on the output file), item 10 (NaN
 weights blamed on the input or on --db-offset), item 13 (names checked before
 any work), item 14 (exit status 2 for usage and bad input, 1 for runtime
-failures) and item 16 (`show` on a folder).
+failures) item 16 (`show` on a folder) and item 17 (what `transcode --checkpoint`
+reports).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +190,28 @@ def test_docs_state_the_rule() -> None:
     assert "### Exit status" in text
     for line in ("| 0 |", "| 1 |", "| 2 |", "| 130 |"):
         assert line in text
+
+
+# ----------------------------------------------------------------------------- item 17
+
+
+def test_transcode_with_a_checkpoint_says_what_was_applied(capsys, tmp_path: Path,
+                                                           checkpoint: Path,
+                                                           levels: Path) -> None:
+    status, out, err = run(capsys, "transcode", "--checkpoint", checkpoint, levels,
+                           "-o", tmp_path / "a.npy", "--json")
+    assert status == 0, err
+    report = json.loads(out)
+    assert report["checkpoint"] == str(checkpoint) and report["student"] == "residual_cnn"
+    assert report["method"] == "checkpoint" and report["pinv_method"] == "pinv"
+    status, out, err = run(capsys, "transcode", "--checkpoint", checkpoint, levels,
+                           "-o", tmp_path / "b.npy")
+    assert status == 0, err
+    assert f"checkpoint {checkpoint}" in out and "student residual_cnn" in out, out
+    assert "method pinv" not in out
+    fails(capsys, ["transcode", "--checkpoint", checkpoint, "--method", "nnls", levels,
+                   "-o", tmp_path / "c.npy"], 2, "--method", "checkpoint")
+    status, out, err = run(capsys, "transcode", "--source", "cense", "--target", "pann", levels,
+                           "-o", tmp_path / "d.npy", "--json")
+    assert status == 0 and json.loads(out)["method"] == "pinv"
+    assert json.loads(out)["checkpoint"] is None
