@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
     parser.add_argument("--mixtures", type=int, default=0)
     parser.add_argument("--scenes", type=int, default=0)
     parser.add_argument("--data", type=Path, default=SHARED / "data")
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         student=args.student, student_config=json.loads(args.student_config),
         loss=LossConfig(method=args.method),
         config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                           seed=args.seed, device="cpu"),
+                           seed=args.seed, device=args.device),
         resume=args.resume, retrain_teacher=args.retrain_teacher,
         progress=sys.stderr.isatty(), tensorboard=False,
     )
