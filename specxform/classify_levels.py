@@ -3,10 +3,11 @@
 Pipeline, per level file (:func:`classify_level_file`)
     1. *Offset.* The model was trained on peak-normalised audio, so stored
        sensor levels (dB SPL) are shifted by ``db_offset`` dB before anything
-       else. ``"auto"`` estimates it in a first pass over the file: minus the
-       99th percentile of the frames' broadband level (plus the source's own
-       calibration ``scaling.offset``, 0 for ``cense``), so that the loudest 1 %
-       of frames reach 0 dB re full scale (:class:`~specxform.levels.BroadbandHistogram`).
+       else. ``"auto"`` estimates it in a first pass over the file: it brings the
+       99th percentile of the frames' broadband level to :data:`AUTO_TARGET_DB`
+       (plus the source's own calibration ``scaling.offset``, 0 for ``cense``),
+       where that percentile lies for peak-normalised real clips
+       (:class:`~specxform.levels.BroadbandHistogram`).
     2. *Windows.* The file is read in blocks, validated and cut into windows of
        ``W`` frames that never cross a gap (:class:`~specxform.levels.WindowCutter`);
        a padded last window is padded with silence (after the shift).
@@ -64,14 +65,21 @@ __all__ = [
     "LevelResult",
     "LevelSettings",
     "WindowStore",
+    "auto_offset",
     "classify_level_file",
     "classify_level_files",
     "estimate_offset",
     "load_level_model",
 ]
 
-#: Percentile of the frame broadband level that ``--db-offset auto`` brings to 0 dB re full scale.
+#: Percentile of the frame broadband level that ``--db-offset auto`` brings to AUTO_TARGET_DB.
 AUTO_PERCENTILE = 99.0
+#: Where ``auto`` puts that percentile (dB re full scale): its median over 185 real clips
+#: (UrbanSound8K excerpt, ESC-10, TAU 2020) once peak-normalised as in training, interquartile
+#: range -14.3 to -10.0 dB. Not 0 dB: peak normalisation puts the *sample* peak at 0 dBFS, and
+#: a 125 ms frame's power lies below it by the clip's crest factor. The percentile is taken
+#: with numpy's "higher" rank: the loudest frame of a file of fewer than 101 frames.
+AUTO_TARGET_DB = -12.0
 #: Windows per transcoder and teacher call.
 BATCH_WINDOWS = 64
 
@@ -412,8 +420,11 @@ def estimate_offset(reader: LevelReader, *, progress: ProgressFn | None = None,
     """``--db-offset auto``: ``(offset, p99)`` in dB, from one streaming pass over ``reader``.
 
     ``p99`` is the 99th percentile of the stored frames' broadband level
-    (finite frames only) and ``offset = scaling.offset - p99``: after adding
-    it, that percentile is 0 dB re full scale.
+    (finite frames only) and ``offset = scaling.offset + AUTO_TARGET_DB - p99``:
+    after adding it, that percentile is where it lies for peak-normalised clips
+    (:data:`AUTO_TARGET_DB`, -12 dB re full scale). The rank is numpy's
+    ``"higher"``: a file of fewer than 101 frames is shifted by its loudest
+    frame, since its second loudest may be silence (a short car horn).
 
     Raises
     ------
@@ -433,8 +444,18 @@ def estimate_offset(reader: LevelReader, *, progress: ProgressFn | None = None,
     if histogram.n == 0:
         raise InputError(f"{reader.path}: every frame holds a NaN or infinite level; nothing "
                          "to classify.")
-    p99 = histogram.percentile(AUTO_PERCENTILE)
-    return scaling.offset - p99, p99
+    return auto_offset(reader.source, histogram)
+
+
+def auto_offset(source: Representation, histogram: BroadbandHistogram) -> tuple[float, float]:
+    """``(offset, p99)`` of ``--db-offset auto`` from the broadband levels counted so far.
+
+    ``p99`` takes numpy's "higher" rank, and ``offset = source.scaling.offset +
+    AUTO_TARGET_DB - p99`` (see :data:`AUTO_TARGET_DB`). Any code estimating the
+    offset of stored levels (one file, or a sensor's archive) should use this.
+    """
+    p99 = histogram.percentile(AUTO_PERCENTILE, higher=True)
+    return source.scaling.offset + AUTO_TARGET_DB - p99, p99
 
 
 def _aux(model: LevelModel, levels: np.ndarray) -> dict[str, torch.Tensor] | None:

@@ -1043,12 +1043,19 @@ class BroadbandHistogram:
         self.outside += int((~inside).sum())
         np.add.at(self.counts, np.clip(index, 0, len(self.counts) - 1), 1)
 
-    def percentile(self, q: float) -> float:
-        """The ``q``-th percentile (0..100) of the counted values, in dB."""
+    def percentile(self, q: float, *, higher: bool = False) -> float:
+        """The ``q``-th percentile (0..100) of the counted values, in dB.
+
+        The value of rank ``floor(q/100 * (n - 1))`` (numpy's ``"lower"``), or
+        with ``higher`` of rank ``ceil(...)`` (numpy's ``"higher"``): the 99th
+        percentile of fewer than 101 values is then their largest, not the
+        second largest, which on a short clip may already be silence.
+        """
         n = self.n
         if n == 0:
             raise InputError("no finite frame to estimate the level offset from.")
-        rank = math.floor(q / 100 * (n - 1))
+        exact = q / 100 * (n - 1)
+        rank = math.ceil(exact - 1e-9) if higher else math.floor(exact)
         index = int(np.searchsorted(np.cumsum(self.counts), rank, side="right"))
         if index in (0, len(self.counts) - 1) and self.outside:
             raise InputError(

@@ -20,6 +20,7 @@ from levels_helpers import (
 )
 
 from specxform.classify_levels import (
+    AUTO_TARGET_DB,
     LevelModel,
     LevelSettings,
     classify_level_file,
@@ -288,7 +289,9 @@ def test_broadband_and_streaming_percentile(tmp_path: Path, cense: Representatio
     assert abs(histogram.percentile(99) - exact) <= 0.005 + 1e-9
     np.save(tmp_path / "l.npy", levels)
     offset, p99 = estimate_offset(open_levels(tmp_path / "l.npy", cense, block_frames=100))
-    assert offset == -p99 and abs(p99 - exact) <= 0.005 + 1e-9
+    higher = np.percentile(finite, 99, method="higher")  # auto's rank (see AUTO_TARGET_DB)
+    assert offset == AUTO_TARGET_DB - p99 and abs(p99 - higher) <= 0.005 + 1e-9
+    assert abs(histogram.percentile(99, higher=True) - higher) <= 0.005 + 1e-9
 
 
 # ----------------------------------------------------------------------------- classification
@@ -351,10 +354,10 @@ def test_offset_shifts_the_levels_the_model_sees(tmp_path: Path, model: LevelMod
                             tmp_path)
     np.testing.assert_allclose(records(a)["probs"], records(b)["probs"], rtol=1e-5)
     auto = classify_level_file(model, tmp_path / "spl.npy", "c", LevelSettings(), tmp_path)
-    p99 = np.percentile(broadband_db(levels), 99, method="lower")
-    assert auto.offset_mode == "auto" and abs(auto.db_offset + p99) < 0.01
+    p99 = np.percentile(broadband_db(levels), 99, method="higher")
+    assert auto.offset_mode == "auto" and abs(auto.db_offset - (AUTO_TARGET_DB - p99)) < 0.01
     shifted = levels + np.float32(auto.db_offset)
-    assert abs(np.percentile(broadband_db(shifted), 99, method="lower")) < 0.01
+    assert abs(np.percentile(broadband_db(shifted), 99, method="higher") - AUTO_TARGET_DB) < 0.01
     direct = window_probs(model, shifted.reshape(4, 8, 29))
     np.testing.assert_allclose(records(auto)["probs"], direct, rtol=1e-5)
 

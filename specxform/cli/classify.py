@@ -94,7 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
     parser.add_argument("--db-offset", type=_db_offset, metavar="DB|auto",
                         help="level mode: dB added to the stored levels, or 'auto' (default): "
-                        "minus the 99th percentile of the frames' broadband level, per file")
+                        "per file, bring the 99th percentile of the frames' broadband level to "
+                        "-12 dB, where peak-normalised clips have it")
     parser.add_argument("--levels-key", metavar="NAME",
                         help="level mode: HDF5 dataset holding the levels (default: levels, "
                         "each dataset of a levels group, or fast_125ms)")

@@ -22,6 +22,7 @@ import pytest
 from levels_helpers import LABELS, LevelTeacher, level_registry, make_checkpoint, sensor_levels
 
 from specxform import plugins
+from specxform.classify_levels import AUTO_TARGET_DB
 from specxform.cli.classify_levels import LEVEL_CSV_COLUMNS
 from specxform.cli.main import main
 
@@ -100,7 +101,7 @@ def test_json_report(registry: None, checkpoint: Path, inputs: dict[str, Path], 
     assert street["timeline"][6]["start_time"] == "2024-05-01T08:00:16+00:00"
     for clip in (short, street):
         assert clip["db_offset_mode"] == "auto"
-        assert clip["db_offset"] == pytest.approx(-clip["broadband_p99_db"])
+        assert clip["db_offset"] == pytest.approx(AUTO_TARGET_DB - clip["broadband_p99_db"])
         windows = np.stack([vector(w["top"]) for w in clip["timeline"]])
         np.testing.assert_allclose(vector(clip["top"]), windows.mean(axis=0), rtol=1e-9)
         for w in clip["timeline"]:
