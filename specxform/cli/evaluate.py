@@ -194,7 +194,9 @@ def run(args: argparse.Namespace) -> int:
                          split=args.split, seed=args.seed, n_clips=len(clip_names),
                          bootstrap=args.bootstrap, chunk_seconds=chunking.seconds,
                          checkpoints=dict(args.checkpoint))
-    _warn_overlap(report)
+    report["warnings"] = _warnings(report)
+    for warning in report["warnings"]:
+        sys.stderr.write(f"specxform: warning: {warning}\n")
     written = (write_outputs(Path(args.output), report, result, cache_pair(cache)[1])
                if args.output else [])
     if args.json:
@@ -204,18 +206,34 @@ def run(args: argparse.Namespace) -> int:
     if not console.is_terminal:  # piped: not wrapped at 80 columns, one line per value
         console = Console(soft_wrap=False, width=160)
     console.print(results_table(report))
+    for warning in report["warnings"]:
+        console.print(f"warning: {warning}", highlight=False, soft_wrap=True, markup=False)
     for path in written:
         console.print(f"wrote {path}", highlight=False, soft_wrap=True)
     return 0
 
 
-def _warn_overlap(report: dict[str, Any]) -> None:
+#: Below this many evaluated files the bootstrap intervals over files say little.
+MIN_FILES = 10
+
+
+def _warnings(report: dict[str, Any]) -> list[str]:
+    """One line each: too few files for the intervals, checkpoints evaluated on their data."""
+    out = []
+    n = report["n_files"]
+    if n < MIN_FILES:
+        out.append(
+            f"only {n} file{'s' if n != 1 else ''} evaluated: PtoPa-FC moves in steps of "
+            f"{100 / n:.0f} points and the 95 % intervals over files mean little (with one "
+            f"file every bootstrap draw is that file, e.g. [100.0, 100.0]); evaluate at least "
+            f"{MIN_FILES} files (--split all, or more data).")
     for name, method in report["methods"].items():
         if method["overlap"]:
-            sys.stderr.write(
-                f"specxform: warning: {name} was trained or validated on {method['overlap']} of "
-                f"the {report['n_files']} evaluated files, so its scores are optimistic; "
-                "evaluate --split test with the seed it was trained with.\n")
+            out.append(
+                f"{name} was trained or validated on {method['overlap']} of the {n} evaluated "
+                "files, so its scores are optimistic; evaluate --split test with the seed it "
+                "was trained with.")
+    return out
 
 
 # ------------------------------------------------------------------------------ reporting

@@ -142,3 +142,24 @@ def test_outputs_are_all_or_nothing(setup, tmp_path: Path, monkeypatch: pytest.M
     fresh = tmp_path / "fresh"
     _fails(_argv(setup, "-o", str(fresh)), capsys, 2)
     assert not fresh.exists()
+
+
+def test_few_files_get_a_warning(setup, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """Issue 12, item 19: one file gave intervals like [100.0, 100.0] without a word."""
+    one = tmp_path / "one"
+    clip = sorted(setup["data"].rglob("*.wav"))[0]
+    (one / clip.parent.name).mkdir(parents=True)
+    (one / clip.parent.name / clip.name).symlink_to(clip.resolve())
+    argv = [*BASE, "--data", str(one), "--cache-dir", str(tmp_path / "cache"), "--split", "all"]
+    assert main([*argv, "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["n_files"] == 1
+    assert "only 1 file" in captured.err and "at least 10" in captured.err, captured.err
+    assert any("only 1 file" in w for w in report["warnings"])
+    assert main(argv) == 0  # the table says it too
+    captured = capsys.readouterr()
+    assert "only 1 file" in captured.err and "only 1 file" in captured.out
+    assert main(_argv(setup, "--split", "all", "--json")) == 0  # 12 files: no warning
+    captured = capsys.readouterr()
+    assert "only" not in captured.err and json.loads(captured.out)["warnings"] == []
