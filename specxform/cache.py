@@ -186,8 +186,13 @@ class Chunking:
 
 
 def teacher_digest(teacher: nn.Module) -> str:
-    """SHA-256 of the teacher's class and state dict (names, dtypes, shapes, values)."""
-    digest = hashlib.sha256(f"{type(teacher).__module__}.{type(teacher).__qualname__}".encode())
+    """SHA-256 of the teacher's class name and state dict (names, dtypes, shapes, values).
+
+    The class's module is left out on purpose: moving a teacher to another module
+    or plugin package must not invalidate the caches and checkpoints made with
+    the same weights.
+    """
+    digest = hashlib.sha256(type(teacher).__qualname__.encode())
     for name, tensor in teacher.state_dict().items():
         value = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
@@ -527,10 +532,12 @@ class _Featurizer:
 
 
 def _progress(enabled: bool) -> Progress:
+    """The caching bar on stderr, only on a terminal (in a log it would be a cut last frame)."""
+    console = Console(stderr=True)
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[chunks]} chunks"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), disable=not enabled,
+        console=console, disable=not (enabled and console.is_terminal),
     )
 
 

@@ -34,16 +34,26 @@ from specxform.specs import Representation
 
 #: Exit status of a usage or input error (argparse uses 2 as well).
 EXIT_USAGE = 2
+#: Console width when the output is not a terminal (a pipe, a file) and $COLUMNS is unset:
+#: wide enough that tables keep each row on one line instead of wrapping at 80 columns.
+PIPED_WIDTH = 1000
+
+
+def _console(*, stderr: bool) -> Console:
+    console = Console(stderr=stderr, soft_wrap=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console = Console(stderr=stderr, soft_wrap=False, width=PIPED_WIDTH)
+    return console
 
 
 def stdout() -> Console:
-    """Console for tables and results (stdout)."""
-    return Console(soft_wrap=False)
+    """Console for tables and results (stdout); not wrapped when stdout is not a terminal."""
+    return _console(stderr=False)
 
 
 def stderr() -> Console:
-    """Console for progress bars and notes (stderr)."""
-    return Console(stderr=True)
+    """Console for progress bars and notes (stderr); not wrapped when not a terminal."""
+    return _console(stderr=True)
 
 
 def print_json(data: Any) -> None:

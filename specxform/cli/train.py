@@ -147,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
                                           seconds=args.chunk_seconds, normalise=args.normalise),
         )
     out = Path(args.out or Path("runs") / f"{args.source}-{args.target}-{teacher_name}")
+    terminal = common.stderr().is_terminal
+    epoch_lines = None if terminal else EpochLines(out / "log.csv", args.epochs)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, patience=args.patience, device=args.device,
                          precision=args.precision)
@@ -157,15 +159,68 @@ def run(args: argparse.Namespace) -> int:
         else pair.student_config,
         loss=LossConfig(method=args.method), config=config, resume=args.resume,
         retrain_teacher=args.retrain_teacher, tensorboard=args.tensorboard,
+        progress=terminal, on_batch=epoch_lines,
     )
+    if epoch_lines is not None and distributed.is_main():
+        epoch_lines.flush()
     if distributed.is_main():
         _report(result, len(split.train), len(split.valid),
                 "retrained teacher" if args.retrain_teacher else "student")
     return 0
 
 
+class EpochLines:
+    """One ``specxform: epoch N/M: ...`` line on stderr per finished epoch, for logs.
+
+    Used when stderr is not a terminal (no progress bar there). Called after
+    every optimiser step (``on_batch``), it prints the rows ``log.csv`` gained
+    since, so each epoch is printed once its checkpoint and log row are written.
+    """
+
+    def __init__(self, log: Path, epochs: int) -> None:
+        self.log, self.epochs = log, epochs
+        self.printed: set[int] = set()
+        self._mtime = 0
+
+    def __call__(self, epoch: int, step: int) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        import csv
+        import sys
+
+        from specxform import distributed
+
+        try:
+            mtime = self.log.stat().st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime == self._mtime or not distributed.is_main():
+            return
+        self._mtime = mtime
+        with self.log.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        for row in rows:
+            epoch = int(row["epoch"])
+            if epoch not in self.printed:
+                self.printed.add(epoch)
+                sys.stderr.write(f"specxform: epoch {epoch}/{self.epochs}: {_epoch_text(row)}\n")
+        sys.stderr.flush()
+
+
+def _epoch_text(row: dict[str, str]) -> str:
+    def number(key: str, fmt: str) -> str:
+        return format(float(row[key]), fmt) if row.get(key) else "-"
+
+    head = ("PINV baseline" if row["epoch"] == "0" else
+            f"train loss {number('train_loss', '.4f')}")
+    return (f"{head}, valid loss {number('valid_loss', '.4f')}, Mel MSE "
+            f"{number('valid_mel_mse', '.3g')}, KL {number('valid_kl', '.4g')}, top-1 chunks "
+            f"{number('valid_top1', '.1%')}, PtoPa-FC {number('valid_ptopa_fc', '.1%')}"
+            + (f" ({number('seconds', '.0f')} s)" if row.get("seconds") else ""))
+
+
 def _report(result: Any, n_train: int, n_valid: int, model: str = "student") -> None:
-    from rich.console import Console
     from rich.table import Table
 
     best = next(row for row in result.history if row["epoch"] == result.best_epoch)
@@ -177,7 +232,7 @@ def _report(result: Any, n_train: int, n_valid: int, model: str = "student") -> 
         table.add_row(label, *(f"{row[f'valid_{k}']:{fmt}}" for k, fmt in (
             ("loss", ".4f"), ("mel_mse", ".2f"), ("kl", ".5f"), ("top1", ".1%"),
             ("ptopa_fc", ".1%"))))
-    console = Console()
+    console = common.stdout()
     console.print(table)
     console.print(f"best checkpoint: {result.best_checkpoint}  (log: {result.out_dir / 'log.csv'})",
                   highlight=False, soft_wrap=True)
