@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from specxform_builtins.datasets.sonyc import COLUMNS as SONYC_COLUMNS
 from specxform_builtins.datasets.tau2020 import META_COLUMNS
 from specxform_builtins.datasets.urbansound8k import METADATA_COLUMNS
 
-from specxform.datasets import AudioDataset, Clip, Split, subset_split
-from specxform.errors import InputError, SpecError
+from specxform.datasets import AudioDataset, Clip, Split, grouped_split, subset_split
+from specxform.errors import InputError, InputWarning, SpecError
 from specxform.registry import Registry
 
 
@@ -163,6 +164,51 @@ def test_urbansound8k_cross_validation_tests_every_clip_once(us8k_root: Path):
         assert _folds(split.valid) == {f"fold{10 if k == 1 else k - 1}"}
         assert len(split.train) == 16 and _disjoint_groups(split)
     assert splits[9] == dataset.split()
+
+
+def _us8k_tree(root: Path, folds: Sequence[int], recordings: int = 2) -> Path:
+    """``recordings`` recordings (two slices each) in every fold of ``folds``."""
+    rows = []
+    for fold in folds:
+        for r in range(recordings):
+            fsid, label, class_id = str(100 * fold + r), *(("dog_bark", "3") if r % 2
+                                                         else ("siren", "8"))
+            for occurrence in range(2):
+                name = f"{fsid}-{class_id}-{occurrence}-0.wav"
+                rows.append({"slice_file_name": name, "fsID": fsid, "start": "0",
+                             "end": "0.01", "salience": "1", "fold": str(fold),
+                             "classID": class_id, "class": label})
+                _wav(root / "audio" / f"fold{fold}" / name)
+    _table(root / "metadata" / "UrbanSound8K.csv", METADATA_COLUMNS, rows)
+    return root
+
+
+def test_urbansound8k_with_only_fold_1_falls_back_to_a_split_grouped_by_fsid(tmp_path: Path):
+    """The shared copy holds fold 1 only: the default test fold 10 and valid fold 9 are
+    absent, so the split is the grouped random one, with a warning naming the folds."""
+    root = _us8k_tree(tmp_path, folds=(1,), recordings=8)
+    with pytest.warns(InputWarning, match=r"lists fold\(s\) 1 only.*test fold 10, valid fold "
+                                          r"9.*grouped by fsID"):
+        dataset = urbansound8k(root)
+    assert dataset.subsets is None and dataset.folds is None and len(dataset.clips) == 16
+    split = dataset.split()
+    assert split.scheme == "grouped random" and all(_parts(split)) and _disjoint_groups(split)
+    assert split == grouped_split(dataset.clips)  # the default fractions and seed
+    with pytest.warns(InputWarning, match="test fold 1(?!0)"):  # fold 1 tests: none trains
+        assert urbansound8k(root, test_fold=1, valid_fold=None).subsets is None
+
+
+def test_urbansound8k_keeps_the_official_split_when_its_folds_are_there(tmp_path: Path):
+    root = _us8k_tree(tmp_path, folds=(1, 2, 9, 10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dataset = urbansound8k(root)
+    split = dataset.split()
+    assert _folds(split.test) == {"fold10"} and _folds(split.valid) == {"fold9"}
+    assert _folds(split.train) == {"fold1", "fold2"}
+    assert dataset.folds is None  # cross-validation needs all ten folds
+    with pytest.raises(InputError, match="no official cross-validation folds"):
+        cross_validation(dataset)
 
 
 def test_urbansound8k_refuses_bad_folds_and_broken_trees(us8k_root: Path):

@@ -50,7 +50,8 @@ def specxform_add_datasets(registry: Registry) -> None:
         factory=urbansound8k,
         example=urbansound8k_example,
         description="UrbanSound8K (metadata/UrbanSound8K.csv); official folds: "
-        "test fold 10, valid fold 9; groups = fsID",
+        "test fold 10, valid fold 9; groups = fsID; a random split grouped by fsID, with "
+        "a warning, when those folds are absent",
     )
     registry.add_dataset(
         "sonyc",

@@ -10,9 +10,11 @@ Freesound recording (``fsID``) together; the authors ask for results by
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from specxform.datasets.base import (
+    DEFAULT_FRACTIONS,
     AudioDataset,
     Clip,
     Split,
@@ -23,7 +25,7 @@ from specxform.datasets.base import (
     write_example_audio,
     write_table,
 )
-from specxform.errors import InputError
+from specxform.errors import InputError, InputWarning
 
 __all__ = ["FOLDS", "METADATA_COLUMNS", "cross_validation", "urbansound8k", "write_example"]
 
@@ -35,6 +37,14 @@ FOLDS = tuple(range(1, 11))
 def urbansound8k(root: str | Path, *, test_fold: int = 10,
                  valid_fold: int | None = 9) -> AudioDataset:
     """UrbanSound8K, labelled by class, grouped by ``fsID``, split by folds.
+
+    The official split (``test_fold`` tests, ``valid_fold`` validates, the other
+    folds train) needs those folds on disk. A partial copy (say fold 1 only)
+    where the test or validation fold, or every training fold, is absent falls
+    back to :meth:`AudioDataset.split`'s random split grouped by ``fsID``, with
+    an :class:`~specxform.errors.InputWarning` naming the folds found. The ten
+    official cross-validation splits (``folds``) are set only when all ten
+    folds are there.
 
     Parameters
     ----------
@@ -58,10 +68,31 @@ def urbansound8k(root: str | Path, *, test_fold: int = 10,
     rows = read_table(metadata, columns=METADATA_COLUMNS, dataset="urbansound8k")
     clips = tuple(sorted((_clip(root, row, metadata) for row in rows), key=lambda c: c.name))
     check_files(clips, metadata=metadata, dataset="urbansound8k")
-    train = tuple(f"fold{k}" for k in FOLDS if k not in held)
+    found = sorted({int(c.subset.removeprefix("fold")) for c in clips if c.subset})
+    train = tuple(f"fold{k}" for k in FOLDS if k not in held and k in found)
+    if not held <= set(found) or not train:
+        _warn_grouped(metadata, found, test_fold, valid_fold)
+        return AudioDataset("urbansound8k", root, clips)
     valid = () if valid_fold is None else (f"fold{valid_fold}",)
+    folds = _official_folds() if found == list(FOLDS) else None
     return AudioDataset("urbansound8k", root, clips, (train, valid, (f"fold{test_fold}",)),
-                        folds=_official_folds())
+                        folds=folds)
+
+
+def _warn_grouped(metadata: Path, found: list[int], test_fold: int,
+                  valid_fold: int | None) -> None:
+    """Say that the official split cannot be made and a grouped random one is used."""
+    wanted = f"test fold {test_fold}" + ("" if valid_fold is None
+                                        else f", valid fold {valid_fold}")
+    shares = "/".join(f"{100 * f:g}" for f in DEFAULT_FRACTIONS)
+    warnings.warn(
+        f"{metadata} lists fold(s) {', '.join(map(str, found))} only, so the official split "
+        f"({wanted}, the other folds training) cannot be made; using a random {shares} % split "
+        "grouped by fsID (the slices of one recording stay together) instead. Pass "
+        "test_fold/valid_fold among the folds found, or add the missing folds, for the "
+        "official split.",
+        InputWarning, stacklevel=3,
+    )
 
 
 def _official_folds() -> tuple[Subsets, ...]:
