@@ -281,3 +281,12 @@ def test_chunks_that_do_not_fit_the_pair_or_the_teacher_are_refused(few: list[Cl
 
 class _LongInput(TinyTeacher):
     min_frames: ClassVar[int] = 200
+
+
+def test_teacher_digest_ignores_the_module_the_class_lives_in():
+    """A teacher moved to another module (core -> plugin) keeps its caches and checkpoints."""
+    moved = type("TinyTeacher", (TinyTeacher,), {"__module__": "elsewhere.teachers"})
+    assert moved.__qualname__ == TinyTeacher.__qualname__
+    assert teacher_digest(moved()) == teacher_digest(TinyTeacher())
+    renamed = type("OtherTeacher", (TinyTeacher,), {})
+    assert teacher_digest(renamed()) != teacher_digest(TinyTeacher())
