@@ -76,7 +76,29 @@ def run(args: argparse.Namespace) -> int:
                       soft_wrap=True)
     if trained is not None:
         console.print(_training_table(trained))
+        console.print(training_reading(trained), soft_wrap=True)
     return 0
+
+
+def _chunk_seconds(teacher: str) -> float:
+    """The chunk length the demo trained and validated on: the teacher's (4 s for SoundAQnet)."""
+    from specxform import plugins
+
+    return float(plugins.get_registry().teacher(teacher).chunk_seconds)
+
+
+def training_reading(trained: Any) -> str:
+    """How to read the training table, in one paragraph."""
+    return (
+        "How to read it: both rows are scored on the validation scenes, against the teacher's "
+        "outputs on the true Mels. Teacher BCE is the training loss (lower is better; its "
+        "floor is the entropy of the teacher's own outputs, not 0). Top-1 (chunks) is the "
+        f"share of {_chunk_seconds(trained.target):g} s chunks whose most probable class "
+        "matches; top-1 (scenes, PtoPa-FC) averages the chunk probabilities of each scene "
+        "first. The Mel MSE here is in standardised dB squared: SoundAQnet reads its Mel "
+        "standardised per band (dB minus the band's mean, divided by its deviation), so these "
+        "values are not comparable with the dB^2 and ln^2 of the PINV table above. A few "
+        "scenes and epochs only show that training runs; they do not measure a transcoder.")
 
 
 TEACHER_READING = (
@@ -157,8 +179,9 @@ def _pinv_table(result: Any) -> Table:
 def _training_table(trained: Any) -> Table:
     table = Table(
         title=f"cense -> {trained.target} on {trained.valid_scenes} validation scenes "
-        f"({trained.valid_chunks} chunks of 1 s; trained on {trained.train_scenes} scenes, "
-        f"{trained.seconds:.0f} s)", title_justify="left")
+        f"({trained.valid_chunks} chunks of {_chunk_seconds(trained.target):g} s; trained on "
+        f"{trained.train_scenes} scenes, training took {trained.seconds:.0f} s)",
+        title_justify="left")
     for header in ("model", "teacher BCE", "top-1 (chunks)", "top-1 (scenes, PtoPa-FC)",
                    "Mel MSE (std dB^2)"):
         table.add_column(header, justify="right")
