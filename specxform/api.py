@@ -191,8 +191,8 @@ def check_weights(module: torch.nn.Module, checkpoint: str | Path, what: str = "
     if bad:
         raise CheckpointError(
             f"{checkpoint}: its {what} holds {bad} NaN or infinite weights (first in {first!r}); "
-            "its training diverged: use an earlier checkpoint of the run (last.pt, or a run "
-            "trained with a lower --lr)."
+            "its training diverged or the file was damaged: train again (e.g. with a lower "
+            "--lr), or give another checkpoint."
         )
 
 
