@@ -333,7 +333,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc}).") from exc
+        raise _unreadable(path, exc) from exc
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(
@@ -341,6 +341,51 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{CHECKPOINT_FORMAT!r}); train one with `specxform train`."
         )
     return data
+
+
+def _unreadable(path: Path, exc: Exception) -> CheckpointError:
+    """Why ``torch.load(path, weights_only=True)`` failed, without torch's advice to load it
+    unsafely (``weights_only=False`` runs whatever code the file holds: never done here)."""
+    import pickle
+    import re
+    import zipfile
+
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and zipfile.is_zipfile(path):
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return CheckpointError(
+            f"{path}: holds Python objects or code{what} besides tensors and plain settings, "
+            "and specxform does not load such files: loading them would run that code. A "
+            "checkpoint of `specxform train` holds none; train again, or give another "
+            "checkpoint."
+        )
+    if isinstance(exc, pickle.UnpicklingError) or not zipfile.is_zipfile(path):
+        return CheckpointError(f"{path}: not a PyTorch checkpoint (unreadable, truncated or "
+                               "another kind of file); give a best.pt/last.pt of `specxform "
+                               "train`.")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return CheckpointError(f"{path}: cannot read the checkpoint ({first}); it may be "
+                           "truncated: copy it again, or give another one.")
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """``name: old -> new`` for every setting (nested keys joined by dots) that differs."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            name = f"{prefix}{key}"
+            if key not in old or key not in new:
+                out.append(f"{name}: {_short(old.get(key))} -> {_short(new.get(key))}")
+            else:
+                out += _differences(old[key], new[key], f"{name}.")
+        return out
+    return [] if old == new else [f"{prefix.rstrip('.')}: {_short(old)} -> {_short(new)}"]
+
+
+def _short(value: Any) -> str:
+    text = "(none)" if value is None else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @attrs.frozen
@@ -491,12 +536,13 @@ def _check_compatible(path: Path, saved: Mapping[str, Any], current: Mapping[str
         return {"kind": "student", **{k: v for k, v in desc.items() if k != "versions"},
                 "train": train}
 
-    old, new = comparable(saved), comparable(current)
-    differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    differ = _differences(comparable(saved), comparable(current))
     if differ:
+        shown = "; ".join(differ[:6]) + (f"; and {len(differ) - 6} more" if len(differ) > 6
+                                         else "")
         raise CheckpointError(
-            f"{path} is a run with other settings ({', '.join(differ)} differ); resume it with "
-            "the same settings, or start a new run in another --out folder."
+            f"{path} is a run with other settings (setting: in the run -> now: {shown}); "
+            "resume it with the run's settings, or start a new run in another --out folder."
         )
 
 
