@@ -197,8 +197,14 @@ def check_weights(module: torch.nn.Module, checkpoint: str | Path, what: str = "
 
 
 def trained(checkpoint: str | Path) -> Transcoder:
-    """The trained transcoder (PINV + student, eval mode) of a checkpoint, cached per path."""
-    return _trained(str(Path(checkpoint).resolve()))
+    """The trained transcoder (PINV + student, eval mode) of a checkpoint, cached per path.
+
+    ``checkpoint`` is a file, a run folder or the name of a shipped transcoder
+    (``"cense-yamnet"``).
+    """
+    from specxform.trainer import resolve_checkpoint
+
+    return _trained(str(resolve_checkpoint(checkpoint).resolve()))
 
 
 @functools.lru_cache(maxsize=4)

@@ -60,8 +60,12 @@ def test_demo_table_and_default_folder(capsys, tmp_path: Path,
     monkeypatch.setattr(demo, "train_demo", lambda folder, **kw: calls.append((folder, kw))
                         or trained)
     monkeypatch.setenv("COLUMNS", "200")  # rich would wrap the labels in a narrow terminal
+    from specxform.cli import demo as demo_cli
+
+    monkeypatch.setattr(demo_cli, "_teacher_demos", lambda *args: [])
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
+    assert "No shipped transcoder ran" in out
     assert "Mel MSE" in out and "12.500" in out and "dB^2" in out
     assert calls == [("specxform-demo",), ("specxform-demo", {
         "train_scenes": 4, "valid_scenes": 2, "duration": 8.0, "epochs": 6, "progress": True})]
@@ -171,3 +175,27 @@ def test_pink_noise_loses_3_db_per_octave() -> None:
     # Equal power per octave: 1-2 kHz and 4-8 kHz hold the same power within 10 %.
     ratio = band_power(noise, 4000, 8000) / band_power(noise, 1000, 2000)
     assert ratio == pytest.approx(1.0, rel=0.1)
+
+
+def test_demo_prints_what_the_real_teacher_hears(capsys, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from specxform.cli import demo as demo_cli
+    from specxform.demo_teacher import MelVerdict, TeacherDemo
+
+    fake = demo.DemoResult(tmp_path, tmp_path / "scene.wav", tmp_path / "cense.npz", "cense", 80,
+                           (demo.TargetResult("yamnet", 1.5, 998, tmp_path / "y.png"),))
+    shown = TeacherDemo("cense-yamnet", "yamnet", "cense", "yamnet", 10, 1.0, (
+        MelVerdict("true", (("Siren", 0.5), ("Vehicle", 0.25)), True, 0.0),
+        MelVerdict("PINV", (("Synthesizer", 0.9),), False, 14.5),
+        MelVerdict("transcoded", (("Siren", 0.4),), True, 0.75)), tmp_path / "c.png")
+    monkeypatch.setattr(demo, "run_demo", lambda folder: fake)
+    monkeypatch.setattr(demo_cli, "_teacher_demos", lambda *args: [(fake.audio, shown)])
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["demo", "--no-train"]) == 0
+    out = capsys.readouterr().out
+    for text in ("cense-yamnet", "teacher yamnet", "Synthesizer 0.90", "Siren 0.40", "14.500",
+                 "0.750", "How to read it: each table is one shipped transcoder"):
+        assert text in out
+    assert main(["demo", "--no-train", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [m["agrees"] for m in report["teachers"][0]["mels"]] == [True, False, True]
