@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     split = make_split(args.data, args.seed)
     extra: tuple = ()
     if args.mixtures or args.scenes:
-        config = Augmentation(mixtures=args.mixtures, scenes=args.scenes, seconds=seconds,
+        # 4 s like the recordings, whatever the chunk: a YAMNet mixture gives 4 chunks.
+        config = Augmentation(mixtures=args.mixtures, scenes=args.scenes, seconds=4.0,
                               seed=args.seed)
         background = args.data / "street-clips" / "150993__saphe__street-scene-1.wav"
         train_clips = [c for c in split.train if c.path != background]
