@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from specxform import __version__
 from specxform.cli import (
+    archive,
     classify,
     common,
     demo,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(subparsers)
     downstream.register(subparsers)
     evaluate.register(subparsers)
+    archive.register(subparsers)
     return parser
 
 
