@@ -227,12 +227,12 @@ def _spec(args: argparse.Namespace) -> Any:
     from specxform import plugins
     from specxform.archive import ModelSpec
     from specxform.cli.classify_levels import trained_chunk_seconds
-    from specxform.trainer import read_checkpoint
+    from specxform.trainer import read_checkpoint, resolve_checkpoint
 
     source = args.source or read_checkpoint(args.checkpoint)["description"]["source"]["name"]
     if args.window is None:
         args.window = trained_chunk_seconds(args.checkpoint)
-    return ModelSpec(str(Path(args.checkpoint).resolve()), source,
+    return ModelSpec(str(resolve_checkpoint(args.checkpoint).resolve()), source,
                      None if args.weights is None else str(Path(args.weights).resolve()),
                      registry_factory=plugins.get_registry)
 
