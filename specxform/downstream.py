@@ -22,14 +22,17 @@ label) or multi-hot (multi-label) targets, Adam with learning rate 1e-3, 30
 epochs, batches of 32 clips. With a validation part the state of the epoch
 with the lowest validation BCE is kept; without one, the last.
 
-Evaluation schemes (:func:`dataset_folds`):
+Evaluation schemes (:func:`dataset_folds`, ``scheme="auto"`` picks the first
+the dataset has):
 
-- ``urbansound8k``: the ten official folds, each testing once (10-fold CV);
-- a dataset with an official split (SONYC-UST): train on ``train``, test on
+- ``folds``: its official cross-validation folds, each testing once
+  (UrbanSound8K's ten; ESC-50's five, or those present);
+- ``split``: its official split (SONYC-UST): train on ``train``, test on
   ``test`` (``validate`` selects the epoch when asked);
-- any other (``folder``): grouped K-fold cross-validation, no group in two
-  folds, groups spread so that each fold gets a similar number of clips of
-  each class (:func:`assign_group_folds`).
+- ``grouped``: grouped K-fold cross-validation, no group in two folds, groups
+  spread so that each fold gets a similar number of clips of each class
+  (:func:`assign_group_folds`); any dataset (``folder``, or UrbanSound8K fold
+  1 alone, grouped by ``fsID``).
 
 Scores: single-label tasks use the accuracy of the argmax; multi-label ones
 the macro-averaged area under the precision-recall curve (average precision,
@@ -58,6 +61,7 @@ from specxform.errors import InputError, SpecError
 from specxform.metrics import Estimate, bootstrap
 
 __all__ = [
+    "SCHEMES",
     "DownstreamResult",
     "Fold",
     "FoldScore",
@@ -75,6 +79,7 @@ __all__ = [
     "macro_auprc",
     "micro_f1",
     "predict",
+    "resolve_scheme",
     "task_of",
     "train_probe",
     "transcoded_features",
@@ -333,27 +338,100 @@ def grouped_folds(clips: Sequence[Clip], k: int = 5, *, seed: int = 0,
     return tuple(folds)
 
 
-def dataset_folds(dataset: AudioDataset, *, folds: int = 5, seed: int = 0,
-                  validate: bool = False) -> tuple[tuple[Fold, ...], str]:
+#: Evaluation schemes of :func:`dataset_folds`.
+SCHEMES = ("auto", "folds", "split", "grouped")
+#: Folds of the grouped scheme when none are given.
+DEFAULT_FOLDS = 5
+
+
+def _official_folds(dataset: AudioDataset, validate: bool) -> tuple[tuple[Fold, ...], str]:
+    if not dataset.folds:
+        raise InputError(
+            f"dataset {dataset.name!r} has no official cross-validation folds; use --scheme "
+            "split for its official split, or --scheme grouped for grouped K-fold "
+            "cross-validation."
+        )
+    try:
+        splits = dataset.cross_validation()
+    except InputError as exc:
+        raise InputError(f"{exc} The official folds cannot be made on this copy of "
+                         f"{dataset.name}; use --scheme grouped.") from exc
+    return (tuple(_from_split(f"fold{k}", s, validate=validate, merge_valid=True)
+                  for k, s in enumerate(splits, start=1)),
+            f"{dataset.name} official {len(splits)}-fold cross-validation")
+
+
+def _official_split(dataset: AudioDataset, validate: bool) -> tuple[tuple[Fold, ...], str]:
+    if dataset.subsets is None:
+        raise InputError(
+            f"dataset {dataset.name!r} has no official split; use --scheme grouped for "
+            "grouped K-fold cross-validation."
+        )
+    try:
+        split = dataset.split()
+    except InputError as exc:
+        raise InputError(f"{exc} The official split cannot be made on this copy of "
+                         f"{dataset.name}; use --scheme grouped.") from exc
+    return ((_from_split("test", split, validate=validate, merge_valid=False),),
+            f"official split ({split.scheme.removeprefix('subsets ')})")
+
+
+def resolve_scheme(dataset: AudioDataset, scheme: str = "auto") -> str:
+    """The scheme ``"auto"`` stands for on ``dataset`` (``folds``, ``split`` or ``grouped``)."""
+    if scheme not in SCHEMES:
+        raise SpecError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}.")
+    if scheme != "auto":
+        return scheme
+    return "folds" if dataset.folds else "split" if dataset.subsets is not None else "grouped"
+
+
+def dataset_folds(dataset: AudioDataset, *, scheme: str = "auto", folds: int | None = None,
+                  seed: int = 0, validate: bool = False) -> tuple[tuple[Fold, ...], str]:
     """The evaluation folds of ``dataset`` and a description of the scheme.
 
-    A dataset with official cross-validation folds (``urbansound8k``: the 10
-    folds; with ``validate``, fold k - 1 validates fold k's probe; without, it
-    trains): those folds. A dataset with an official
-    split: its train / test parts (``validate`` adds its validation part,
-    otherwise unused). Any other: :func:`grouped_folds` with ``folds`` folds.
+    Parameters
+    ----------
+    dataset : AudioDataset
+    scheme : {"auto", "folds", "split", "grouped"}
+        ``"folds"``: the dataset's official cross-validation folds
+        (:meth:`AudioDataset.cross_validation`; with ``validate`` each fold's
+        validation subsets select the probe's epoch, without they train).
+        ``"split"``: its official split, train / test (``validate`` adds its
+        validation part, otherwise unused). ``"grouped"``:
+        :func:`grouped_folds` with ``folds`` folds over the dataset's groups,
+        whatever official partition it has (e.g. UrbanSound8K fold 1 alone,
+        grouped by ``fsID``). ``"auto"``: the first of these the dataset has
+        (:func:`resolve_scheme`).
+    folds : int, optional
+        Folds of the grouped scheme (default :data:`DEFAULT_FOLDS`); refused
+        with an official scheme, which has its own.
+    seed : int
+        Seed of the grouped folds.
+    validate : bool
+        Hold out a validation part (see ``scheme``).
+
+    Raises
+    ------
+    InputError
+        If the dataset lacks the official folds or split asked for, or they
+        cannot be made from the clips on disk.
+    SpecError
+        If ``folds`` is given with an official scheme, or the scheme is unknown.
     """
-    if dataset.folds:
-        splits = dataset.cross_validation()
-        return (tuple(_from_split(f"fold{k}", s, validate=validate, merge_valid=True)
-                      for k, s in enumerate(splits, start=1)),
-                f"{dataset.name} official {len(splits)}-fold cross-validation")
-    if dataset.subsets is not None:
-        split = dataset.split()
-        return ((_from_split("test", split, validate=validate, merge_valid=False),),
-                f"official split ({split.scheme.removeprefix('subsets ')})")
-    return (grouped_folds(dataset.clips, folds, seed=seed, validate=validate),
-            f"grouped {folds}-fold cross-validation (seed {seed})")
+    chosen = resolve_scheme(dataset, scheme)
+    if chosen != "grouped" and folds is not None:
+        raise SpecError(
+            f"--folds {folds} sets the folds of grouped cross-validation, but {dataset.name} is "
+            f"evaluated by its official {'folds' if chosen == 'folds' else 'split'}; add "
+            f"--scheme grouped to use {folds} grouped folds, or leave --folds out."
+        )
+    if chosen == "folds":
+        return _official_folds(dataset, validate)
+    if chosen == "split":
+        return _official_split(dataset, validate)
+    k = DEFAULT_FOLDS if folds is None else folds
+    return (grouped_folds(dataset.clips, k, seed=seed, validate=validate),
+            f"grouped {k}-fold cross-validation (seed {seed})")
 
 
 # --------------------------------------------------------------------------------- probe
@@ -555,6 +633,9 @@ class MethodResult:
     ``estimate`` is the mean over folds with a bootstrap interval over folds,
     or, for a single split, the test score with a bootstrap interval over
     clips; ``std`` is the standard deviation over folds (0 for one fold).
+    ``predictions`` maps each test clip of a single-label task to the class
+    its fold's probe chose (empty for multi-label tasks): scores on any
+    subset of the clips follow from it.
     """
 
     method: str
@@ -562,10 +643,12 @@ class MethodResult:
     estimate: Estimate
     std: float
     folds: tuple[FoldScore, ...]
+    predictions: dict[str, str] = attrs.field(factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "metric": self.metric, **self.estimate.to_dict(),
-                "std": self.std, "folds": [f.to_dict() for f in self.folds]}
+                "std": self.std, "folds": [f.to_dict() for f in self.folds],
+                "predictions": dict(self.predictions)}
 
 
 @attrs.frozen
@@ -612,9 +695,12 @@ def _score(task: str, y: np.ndarray, scores: np.ndarray, threshold: float
     return macro_auprc(y, scores), {"micro_f1": micro_f1(y, scores, threshold)}
 
 
+#: What one fold gives: its score, the test targets and scores, the test rows.
+_Scored = tuple[FoldScore, np.ndarray, np.ndarray, np.ndarray]
+
+
 def _fold_score(fold: Fold, number: int, x: np.ndarray, y: np.ndarray,
-                index: Mapping[str, int], task: str, config: ProbeConfig
-                ) -> tuple[FoldScore, np.ndarray, np.ndarray]:
+                index: Mapping[str, int], task: str, config: ProbeConfig) -> _Scored:
     train, valid, test = (_indices(p, index) for p in (fold.train, fold.valid, fold.test))
     if len(train) == 0 or len(test) == 0:
         raise InputError(
@@ -625,14 +711,24 @@ def _fold_score(fold: Fold, number: int, x: np.ndarray, y: np.ndarray,
                         valid=(x[valid], y[valid]) if len(valid) else None)
     scores = predict(probe, x[test])
     value, extra = _score(task, y[test], scores, config.threshold)
-    return FoldScore(fold.name, len(train), len(valid), len(test), value, extra), y[test], scores
+    return (FoldScore(fold.name, len(train), len(valid), len(test), value, extra), y[test],
+            scores, test)
 
 
-def _method_result(method: str, task: str, folds: Sequence[tuple[FoldScore, np.ndarray,
-                   np.ndarray]], *, n_boot: int, confidence: float, seed: int) -> MethodResult:
-    values = np.array([f.value for f, _, _ in folds])
+def _predictions(folds: Sequence[_Scored], names: Sequence[str], classes: Sequence[str],
+                 task: str) -> dict[str, str]:
+    """The class each fold's probe chose for its test clips (single-label tasks only)."""
+    if task != "single":
+        return {}
+    return {names[row]: classes[int(choice)] for _, _, scores, rows in folds
+            for row, choice in zip(rows, np.argmax(scores, axis=1), strict=True)}
+
+
+def _method_result(method: str, task: str, folds: Sequence[_Scored], predictions: dict[str, str],
+                   *, n_boot: int, confidence: float, seed: int) -> MethodResult:
+    values = np.array([f[0].value for f in folds])
     if len(folds) == 1:
-        _, y, scores = folds[0]
+        _, y, scores, _ = folds[0]
         metric = accuracy if task == "single" else macro_auprc
         estimate = _bootstrap_clips(metric, y, scores, n_boot=n_boot, confidence=confidence,
                                     seed=seed)
@@ -640,7 +736,8 @@ def _method_result(method: str, task: str, folds: Sequence[tuple[FoldScore, np.n
     else:
         estimate = bootstrap(values, n_boot=n_boot, confidence=confidence, seed=seed)
         std = float(values.std(ddof=1))
-    return MethodResult(method, METRICS[task], estimate, std, tuple(f for f, _, _ in folds))
+    return MethodResult(method, METRICS[task], estimate, std, tuple(f[0] for f in folds),
+                        predictions)
 
 
 def evaluate_probes(features: Mapping[str, np.ndarray], names: Sequence[str],
@@ -699,8 +796,10 @@ def evaluate_probes(features: Mapping[str, np.ndarray], names: Sequence[str],
             for number, fold in enumerate(folds):
                 scored.append(_fold_score(fold, number, np.asarray(x), y, index, task, config))
                 bar.advance(job)
-            results.append(_method_result(method, task, scored, n_boot=n_boot,
-                                          confidence=confidence, seed=config.seed))
+            results.append(_method_result(method, task, scored,
+                                          _predictions(scored, names, classes, task),
+                                          n_boot=n_boot, confidence=confidence,
+                                          seed=config.seed))
     tested = {n for f in folds for n in f.test}
     return DownstreamResult(
         dataset=dataset, task=task, metric=METRICS[task], classes=tuple(classes), scheme=scheme,

@@ -1,4 +1,5 @@
-"""Generated datasets in the official layouts, with audible class-dependent audio, and the
+"""Generated datasets in the official layouts (UrbanSound8K, also fold 1 alone; SONYC-UST;
+ESC-50; a folder), with audible class-dependent audio, and the
 training tests' tiny teachers (re-exported), shared by tests/test_downstream.py and
 tests/cli/test_cli_downstream.py."""
 
@@ -10,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from specxform_builtins.datasets.esc50 import META_COLUMNS as ESC50_COLUMNS
 from specxform_builtins.datasets.sonyc import COLUMNS as SONYC_COLUMNS
 from specxform_builtins.datasets.sonyc import PRESENCE
 from specxform_builtins.datasets.urbansound8k import METADATA_COLUMNS
 from training.training_helpers import TinyAuxTeacher, TinyPlugin, TinyTeacher
 
-__all__ = ["RATE", "TinyAuxTeacher", "TinyPlugin", "TinyTeacher", "make_folder", "make_sonyc",
-           "make_urbansound8k", "sound"]
+__all__ = ["RATE", "TinyAuxTeacher", "TinyPlugin", "TinyTeacher", "make_esc50", "make_folder",
+           "make_sonyc", "make_urbansound8k", "make_urbansound8k_fold1", "sound"]
 
 RATE = 32000
 #: Tone frequency (Hz) of each generated class: classes differ clearly in their Mels.
@@ -60,6 +62,38 @@ def make_urbansound8k(root: Path) -> Path:
                          "class": label})
             _wav(root / "audio" / f"fold{fold}" / name, sound([label], int(fsid)))
     _table(root / "metadata" / "UrbanSound8K.csv", METADATA_COLUMNS, rows)
+    return root
+
+
+def make_urbansound8k_fold1(root: Path, recordings: int = 5, slices: int = 2) -> Path:
+    """Fold 1 alone (as in ../shared/data/urbansound8k): ``recordings`` fsIDs per class
+    (dog_bark, siren) of ``slices`` 1 s slices each."""
+    rows = []
+    for label, class_id in (("dog_bark", "3"), ("siren", "8")):
+        for r in range(recordings):
+            fsid = str(1000 * (r + 1) + int(class_id))
+            for piece in range(slices):
+                name = f"{fsid}-{class_id}-0-{piece}.wav"
+                rows.append({"slice_file_name": name, "fsID": fsid, "start": str(piece),
+                             "end": str(piece + 1), "salience": "1", "fold": "1",
+                             "classID": class_id, "class": label})
+                _wav(root / "audio" / "fold1" / name, sound([label], int(fsid) + piece))
+    _table(root / "metadata" / "UrbanSound8K.csv", METADATA_COLUMNS, rows)
+    return root
+
+
+def make_esc50(root: Path, folds: Sequence[int] = (1, 2, 3, 4), meta: str = "esc10.csv") -> Path:
+    """ESC-50 layout, per fold two takes of a dog_bark recording and one of a siren one."""
+    rows = []
+    for fold in folds:
+        for category, target, take in (("dog_bark", 0, "A"), ("dog_bark", 0, "B"),
+                                       ("siren", 1, "A")):
+            src = str(100 * fold + target)
+            name = f"{fold}-{src}-{take}-{target}.wav"
+            rows.append({"filename": name, "fold": str(fold), "target": str(target),
+                         "category": category, "esc10": "True", "src_file": src, "take": take})
+            _wav(root / "audio" / name, sound([category], 10 * int(src) + ord(take)))
+    _table(root / "meta" / meta, ESC50_COLUMNS, rows)
     return root
 
 

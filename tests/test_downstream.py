@@ -6,19 +6,23 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pytest
 import torch
 from downstream_helpers import (
     TinyAuxTeacher,
     TinyTeacher,
+    make_esc50,
     make_folder,
     make_sonyc,
     make_urbansound8k,
+    make_urbansound8k_fold1,
 )
-from specxform_builtins.datasets import folder, sonyc, urbansound8k
+from specxform_builtins.datasets import esc50, folder, sonyc, urbansound8k
 
 from specxform.cache import FeatureCache, build_cache
 from specxform.cli.main import main
@@ -38,6 +42,7 @@ from specxform.downstream import (
     macro_auprc,
     micro_f1,
     predict,
+    resolve_scheme,
     task_of,
     train_probe,
     transcoded_features,
@@ -130,6 +135,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_urbansound8k(root / "us8k")
     make_sonyc(root / "sonyc")
     make_folder(root / "folder")
+    make_urbansound8k_fold1(root / "us8k-fold1")
+    make_esc50(root / "esc")
     return root
 
 
@@ -217,6 +224,59 @@ def test_urbansound8k_folds_are_the_official_ten(generated: Path):
     validated, _ = dataset_folds(dataset, validate=True)
     assert {n.split("/")[1] for n in validated[0].valid} == {"fold10"}
     assert len(validated[0].train) == 16
+
+
+def test_grouped_scheme_cross_validates_urbansound8k_fold_1_by_fsid(generated: Path):
+    with warnings.catch_warnings():  # the adapter's own fallback split: not used here
+        warnings.simplefilter("ignore")
+        dataset = urbansound8k(generated / "us8k-fold1")
+    clips = list(dataset.clips)
+    folds, scheme = dataset_folds(dataset, scheme="grouped", folds=5)
+    assert scheme == "grouped 5-fold cross-validation (seed 0)" and len(folds) == 5
+    assert sorted(n for f in folds for n in f.test) == sorted(c.name for c in clips)
+    for fold in folds:
+        assert not _groups(clips, fold.train) & _groups(clips, fold.test)  # no fsID on both
+        assert {c.label for c in clips if c.name in fold.test} == {"dog_bark", "siren"}
+    assert dataset_folds(dataset, scheme="grouped")[0] == folds  # 5 folds by default
+    with pytest.raises(InputError, match=r"10 group\(s\) cannot fill 11 folds"):
+        dataset_folds(dataset, scheme="grouped", folds=11)
+
+
+def test_schemes_resolve_by_what_the_dataset_has(generated: Path):
+    full, partial = urbansound8k(generated / "us8k"), sonyc(generated / "sonyc")
+    assert resolve_scheme(full) == "folds" and resolve_scheme(partial) == "split"
+    assert resolve_scheme(folder(generated / "folder")) == "grouped"
+    assert resolve_scheme(full, "grouped") == "grouped"
+    with pytest.raises(SpecError, match="unknown scheme 'kfold'; choose one of auto, folds"):
+        resolve_scheme(full, "kfold")
+    with pytest.raises(SpecError, match=r"--folds 4 sets the folds of grouped.*--scheme grouped"):
+        dataset_folds(full, folds=4)
+    with pytest.raises(InputError, match="'sonyc' has no official cross-validation folds"):
+        dataset_folds(partial, scheme="folds")
+    with pytest.raises(InputError, match="'folder' has no official split"):
+        dataset_folds(folder(generated / "folder"), scheme="split")
+    grouped, _ = dataset_folds(full, scheme="grouped", folds=4, seed=1)
+    assert len(grouped) == 4 and sum(len(f.test) for f in grouped) == 20
+
+
+def test_official_folds_that_cannot_be_made_point_to_the_grouped_scheme(generated: Path):
+    dataset = urbansound8k(generated / "us8k")
+    broken = attrs.evolve(dataset, clips=tuple(c for c in dataset.clips if c.subset != "fold4"))
+    with pytest.raises(InputError, match=r"unknown split name.*'fold4'.*use --scheme grouped"):
+        dataset_folds(broken)
+    with pytest.raises(InputError, match=r"official split cannot be made.*--scheme grouped"):
+        dataset_folds(attrs.evolve(broken, folds=None, subsets=(("fold4",), (), ("fold1",))))
+
+
+def test_esc50_cross_validates_by_the_folds_present(generated: Path):
+    dataset = esc50(generated / "esc")
+    folds, scheme = dataset_folds(dataset)
+    assert scheme == "esc10 official 4-fold cross-validation"
+    for k, fold in enumerate(folds, start=1):
+        assert {n.split("/")[1][0] for n in fold.test} == {str(k)}
+        assert len(fold.train) == 9 and not fold.valid
+    validated, _ = dataset_folds(dataset, validate=True)
+    assert {n.split("/")[1][0] for n in validated[0].valid} == {"4"}
 
 
 def test_sonyc_uses_its_official_split(generated: Path):
@@ -331,8 +391,11 @@ def test_evaluate_probes_scores_every_method_on_the_same_folds(generated: Path,
     values = [f.value for f in result["noise"].folds]
     assert result["noise"].estimate.value == pytest.approx(np.mean(values))
     assert result["noise"].std == pytest.approx(np.std(values, ddof=1))
+    assert set(good.predictions) == {n for f in folds for n in f.test} - {names[3]}
+    assert all(good.predictions[c.name] == c.label for c in dataset.clips if c.name != names[3])
     data = result.to_dict()
     assert [m["method"] for m in data["methods"]] == ["good", "noise"]
+    assert data["methods"][0]["predictions"] == good.predictions
     assert data["n_dropped"] == 1 and len(data["folds"]) == 4
 
 
@@ -347,6 +410,7 @@ def test_evaluate_probes_on_a_single_split_bootstraps_clips(generated: Path):
     only = result["labels"]
     assert result.metric == "macro_auprc" and only.std == 0.0 and len(only.folds) == 1
     assert only.estimate.value == 1.0 and "micro_f1" in only.folds[0].extra
+    assert only.predictions == {}  # multi-label: no single predicted class
     with pytest.raises(SpecError, match="no method"):
         evaluate_probes({}, names, dataset.clips, folds, classes=dataset.classes)
     with pytest.raises(InputError, match=r"'elsewhere\.wav'"):

@@ -15,17 +15,20 @@ import argparse
 import csv
 import io
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from specxform.cli import common
-from specxform.errors import CheckpointError, InputError, SpecError
+from specxform.errors import CheckpointError, InputError, InputWarning, SpecError
 
 #: specxform.pinv.METHODS, repeated so that building the parser does not import torch.
 PINV_METHODS = ("pinv", "nnls", "ridge")
 BUILTIN_METHODS = ("true", *PINV_METHODS)
+#: specxform.downstream.SCHEMES, repeated so that building the parser does not import torch.
+SCHEMES = ("auto", "folds", "split", "grouped")
 #: Files ``-o DIR`` receives.
 OUTPUT_FILES = ("downstream.json", "downstream.csv", "downstream.md")
 CSV_COLUMNS = ("method", "fold", "metric", "value", "low", "high", "std", "n_train", "n_valid",
@@ -38,11 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "downstream", help="probe a frozen teacher's outputs on true vs transcoded Mels",
         description="Train a probe Linear(N, 100) -> Linear(100, C) on a frozen teacher's clip "
         "outputs, computed from the true Mels and from transcoded Mels (PINV, trained "
-        "checkpoints), and score it: UrbanSound8K accuracy by its 10 folds, SONYC-UST "
-        "macro-AUPRC on its test split, any other folder by grouped cross-validation.",
+        "checkpoints), and score it: by the dataset's official folds (UrbanSound8K, "
+        "ESC-50) or split (SONYC-UST: macro-AUPRC), or by grouped K-fold "
+        "cross-validation (any dataset, --scheme grouped).",
     )
     parser.add_argument("--dataset", required=True, metavar="NAME",
-                        help="dataset adapter: urbansound8k, sonyc, folder, ...")
+                        help="dataset adapter: urbansound8k, esc50, sonyc, folder, ...")
     parser.add_argument("--data", required=True, metavar="PATH", help="dataset folder")
     parser.add_argument("--source", required=True, metavar="S", help="source representation")
     parser.add_argument("--target", required=True, metavar="T", help="target representation")
@@ -57,9 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         action="append", default=[],
                         metavar="NAME=CKPT", help="a trained checkpoint, evaluated as NAME "
                         "(repeatable)")
-    parser.add_argument("--folds", type=int, default=5, metavar="K",
-                        help="folds of the grouped cross-validation of datasets without "
-                        "official folds (default: 5)")
+    parser.add_argument("--scheme", choices=SCHEMES, default="auto",
+                        help="folds: the dataset's official cross-validation folds; split: its "
+                        "official split; grouped: grouped K-fold cross-validation over its "
+                        "groups (fsID, src_file...); auto (default): the first it has")
+    parser.add_argument("--folds", type=int, metavar="K",
+                        help="folds of the grouped scheme (default: 5)")
     parser.add_argument("--validate", action="store_true",
                         help="keep the probe's epoch with the best validation loss")
     parser.add_argument("--epochs", type=int, default=30, metavar="N", help="default: 30")
@@ -123,10 +130,25 @@ def _load_checkpoints(args: argparse.Namespace, registry: Any, teacher_name: str
     return models
 
 
+def _dataset(registry: Any, args: argparse.Namespace) -> Any:
+    """The dataset of ``--dataset``/``--data``.
+
+    Under ``--scheme grouped`` the adapter's own split and folds are not used,
+    so its warnings (UrbanSound8K fold 1 alone falling back to a random split)
+    are not shown.
+    """
+    factory = registry.dataset(args.dataset).factory
+    if args.scheme != "grouped":
+        return factory(args.data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputWarning)
+        return factory(args.data)
+
+
 def _check_args(args: argparse.Namespace) -> None:
     if args.output and Path(args.output).exists() and not Path(args.output).is_dir():
         raise InputError(f"-o {args.output}: exists and is not a folder; give a folder.")
-    if args.folds < 2:
+    if args.folds is not None and args.folds < 2:
         raise SpecError(f"--folds must be at least 2, got {args.folds}.")
     if args.bootstrap < 0:
         raise SpecError(f"--bootstrap must be >= 0, got {args.bootstrap}.")
@@ -181,8 +203,8 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     teacher_name, teacher = common.pair_teacher(registry, args)
     models = _load_checkpoints(args, registry, teacher_name, device)
-    dataset = registry.dataset(args.dataset).factory(args.data)
-    folds, scheme = dataset_folds(dataset, folds=args.folds, seed=args.seed,
+    dataset = _dataset(registry, args)
+    folds, scheme = dataset_folds(dataset, scheme=args.scheme, folds=args.folds, seed=args.seed,
                                   validate=args.validate)
     progress = common.stderr().is_terminal
     chunking = Chunking.for_teacher(registry.teacher(teacher_name), seconds=args.chunk_seconds,

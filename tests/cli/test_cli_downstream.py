@@ -1,5 +1,6 @@
 """``specxform downstream`` on generated datasets in the official layouts, with a tiny teacher:
-the three evaluation schemes, trained checkpoints, output files, and errors."""
+the evaluation schemes (official folds, official split, grouped K-fold on any dataset), trained
+checkpoints, output files, and errors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
-from downstream_helpers import TinyTeacher, make_folder, make_sonyc, make_urbansound8k
+from downstream_helpers import (
+    TinyTeacher,
+    make_esc50,
+    make_folder,
+    make_sonyc,
+    make_urbansound8k,
+    make_urbansound8k_fold1,
+)
 from specxform_builtins.datasets import urbansound8k
 from training.training_helpers import TINY_STUDENT
 
@@ -36,6 +44,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     make_urbansound8k(root / "us8k")
     make_sonyc(root / "sonyc")
     make_folder(root / "folder")
+    make_urbansound8k_fold1(root / "us8k-fold1")
+    make_esc50(root / "esc")
     return root
 
 
@@ -53,8 +63,8 @@ def checkpoint(data: Path, tiny_registry: Registry) -> Path:
     return result.best_checkpoint
 
 
-def _argv(data: Path, dataset: str, *extra: str) -> list[str]:
-    folder = {"urbansound8k": "us8k"}.get(dataset, dataset)
+def _argv(data: Path, dataset: str, *extra: str, folder: str | None = None) -> list[str]:
+    folder = folder or {"urbansound8k": "us8k", "esc50": "esc"}.get(dataset, dataset)
     return ["downstream", "--dataset", dataset, "--data", str(data / folder), "--source",
             "cense", "--target", "pann", "--teacher", "tiny", "--cache-dir",
             str(data / "cache"), "--epochs", "5", "--bootstrap", "50", *extra]
@@ -114,6 +124,51 @@ def test_folder_grouped_cross_validation(data: Path, capsys: pytest.CaptureFixtu
     (true, pinv) = report["methods"]
     assert sum(f["n_test"] for f in true["folds"]) == 16 == report["n_clips"]
     assert [f["n_test"] for f in true["folds"]] == [f["n_test"] for f in pinv["folds"]]
+
+
+def test_urbansound8k_fold1_by_grouped_five_fold_cross_validation(
+        data: Path, capsys: pytest.CaptureFixture[str]):
+    argv = _argv(data, "urbansound8k", "--scheme", "grouped", "--folds", "5", "--json",
+                 folder="us8k-fold1")
+    report = _json(capsys, argv)
+    assert "warning" not in capsys.readouterr().err  # the adapter's own split is not used
+    assert report["scheme"] == "grouped 5-fold cross-validation (seed 0)"
+    assert report["n_clips"] == 20 and report["classes"] == ["dog_bark", "siren"]
+    for method in report["methods"]:
+        assert [f["n_test"] for f in method["folds"]] == [4] * 5  # 2 recordings x 2 slices
+        assert all(f["n_train"] == 16 and f["n_valid"] == 0 for f in method["folds"])
+        assert len(method["predictions"]) == 20
+        assert set(method["predictions"].values()) <= {"dog_bark", "siren"}
+    validated = _json(capsys, [*argv, "--validate"])
+    assert all((f["n_train"], f["n_valid"]) == (12, 4) for f in validated["methods"][0]["folds"])
+
+
+def test_esc50_by_the_folds_present_or_grouped(data: Path, capsys: pytest.CaptureFixture[str]):
+    report = _json(capsys, _argv(data, "esc50", "--json"))
+    assert report["scheme"] == "esc10 official 4-fold cross-validation"
+    assert [f["name"] for f in report["folds"]] == ["fold1", "fold2", "fold3", "fold4"]
+    assert all((f["train"], f["test"]) == (9, 3) for f in report["folds"])
+    validated = _json(capsys, _argv(data, "esc50", "--json", "--validate"))
+    assert all((f["train"], f["valid"], f["test"]) == (6, 3, 3) for f in validated["folds"])
+    grouped = _json(capsys, _argv(data, "esc50", "--json", "--scheme", "grouped", "--folds", "2"))
+    assert grouped["scheme"] == "grouped 2-fold cross-validation (seed 0)"
+    assert sum(f["test"] for f in grouped["folds"]) == 12
+
+
+@pytest.mark.parametrize(("dataset", "extra", "message"), [
+    ("urbansound8k", ["--folds", "5"],
+     "--folds 5 sets the folds of grouped cross-validation, but urbansound8k is evaluated by "
+     "its official folds; add --scheme grouped"),
+    ("folder", ["--scheme", "split"], "dataset 'folder' has no official split; use --scheme "
+     "grouped"),
+    ("sonyc", ["--scheme", "folds"], "dataset 'sonyc' has no official cross-validation folds"),
+    ("folder", ["--scheme", "kfold"], "invalid choice: 'kfold'"),
+])
+def test_schemes_the_dataset_lacks_are_refused(data: Path, dataset: str, extra: list[str],
+                                               message: str,
+                                               capsys: pytest.CaptureFixture[str]):
+    assert main(_argv(data, dataset, *extra)) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("extra", "message"), [
