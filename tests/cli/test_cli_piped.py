@@ -18,7 +18,8 @@ from specxform.cli.main import main
 
 
 def test_tables_are_not_wrapped_when_piped(capsys: pytest.CaptureFixture[str],
-                                           registry) -> None:
+                                           monkeypatch: pytest.MonkeyPatch, registry) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # a width set by the caller's shell wins
     assert main(["list", "representations"]) == 0
     out = capsys.readouterr().out
     assert "…" not in out  # no cut cell
