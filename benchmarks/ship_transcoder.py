@@ -53,12 +53,13 @@ def table_rows(report: dict[str, Any], row: str) -> list[list[str]]:
     return out
 
 
-def downstream_rows(path: Path, teacher: str) -> list[list[str]]:
+def downstream_rows(path: Path, digest: str) -> list[list[str]]:
+    """The downstream rows measured with this very file (same SHA-256), if any."""
     if not path.is_file():
         return []
     rows = []
     for r in json.loads(path.read_text())["rows"]:
-        if r["teacher"] != teacher:
+        if r["checkpoint"].get("sha256") != digest:
             continue
         rows.append([r["dataset"], r["scheme"], _pct(r["true"]), _pct(r["pinv"]),
                      _pct(r["transcoded"]), f"epoch {r['checkpoint']['epoch']}"])
@@ -123,6 +124,9 @@ def card(name: str, data: dict[str, Any], report: dict[str, Any], row: str, dige
             "held-out clips only):", "",
             markdown_table(["dataset", "scheme", "true Mels", "PINV", "transcoded",
                             "checkpoint"], downstream), ""]
+    else:
+        lines += ["Downstream probes have not been run with this file yet "
+                  "(`python benchmarks/downstream_table.py`).", ""]
     lines += [
         "## Limits", "",
         "- The paper's 85-89 % PtoPa-FC came from 29 h of 10 s TAU scenes and 200 epochs; "
@@ -162,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     target = SHIPPED / f"{args.name}.pt"
     shutil.copyfile(args.checkpoint, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
-    downstream = downstream_rows(args.downstream, data["description"]["teacher"]["name"])
+    downstream = downstream_rows(args.downstream, digest)
     text = card(args.name, data, report, args.row, digest, downstream, args.command)
     (SHIPPED / f"{args.name}.md").write_text(text)
     print(f"{target} ({size:,} bytes) and {target.with_suffix('.md')}")
