@@ -87,28 +87,12 @@ def plot_comparison(path: str | Path, *, levels: np.ndarray, source: Representat
     Path
         ``path``.
     """
-    levels = check_levels(levels, source, name="source levels")
-    mels = [check_levels(transcoded, target, name="transcoded Mel")]
+    mels = [(f"{method.upper()} {target.name} Mel",
+             check_levels(transcoded, target, name="transcoded Mel"))]
     if true_mel is not None:
-        mels.append(check_levels(true_mel, target, name="true Mel"))
-    if any(a.ndim != 2 for a in (levels, *mels)):
-        raise InputError("plot_comparison draws one spectrogram per panel; give 2-D arrays.")
-    vmin = float(min(m.min() for m in mels))
-    vmax = float(max(m.max() for m in mels))
-    fig = Figure(figsize=(5.0 * (1 + len(mels)), 4.0), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 1 + len(mels), squeeze=False)[0]
-    _panel(fig, axes[0], levels, source, f"source: {source.name}",
-           float(levels.min()), float(levels.max()))
-    _panel(fig, axes[1], mels[0], target, f"{method.upper()} {target.name} Mel", vmin, vmax)
-    if true_mel is not None:
-        _panel(fig, axes[2], mels[1], target, f"true {target.name} Mel", vmin, vmax)
-    if title:
-        fig.suptitle(title)
-    path = Path(path)
-    with atomic_write(path) as tmp, tmp.open("wb") as fh:
-        fig.savefig(fh, format="png", dpi=100)
-    return path
+        mels.append((f"true {target.name} Mel", check_levels(true_mel, target, name="true Mel")))
+    return _levels_and_mels(path, levels=levels, source=source, mels=mels, target=target,
+                            title=title, stacked=False)
 
 
 def plot_timeline(path: str | Path, probs: np.ndarray, *, starts_s: np.ndarray,
@@ -198,16 +182,27 @@ def plot_mels(path: str | Path, *, levels: np.ndarray, source: Representation,
     Path
         ``path``.
     """
+    return _levels_and_mels(path, levels=levels, source=source, mels=mels, target=target,
+                            title=title, stacked=True)
+
+
+def _levels_and_mels(path: str | Path, *, levels: np.ndarray, source: Representation,
+                     mels: list[tuple[str, np.ndarray]], target: Representation,
+                     title: str | None, stacked: bool) -> Path:
+    """The source levels, then each Mel on one shared colour scale, side by side or stacked."""
     levels = check_levels(levels, source, name="source levels")
     arrays = [check_levels(m, target, name=name) for name, m in mels]
     if not arrays or any(a.ndim != 2 for a in (levels, *arrays)):
-        raise InputError("plot_mels draws one 2-D spectrogram per panel and needs at least "
-                         "one Mel.")
+        raise InputError("one 2-D spectrogram per panel, and at least one Mel, are needed; "
+                         "give (frames, bands) arrays.")
     vmin, vmax = float(min(a.min() for a in arrays)), float(max(a.max() for a in arrays))
-    fig = Figure(figsize=(10.0, 2.6 * (1 + len(arrays))), layout="constrained")
+    n = 1 + len(arrays)
+    size = (10.0, 2.6 * n) if stacked else (5.0 * n, 4.0)
+    fig = Figure(figsize=size, layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1 + len(arrays), 1, squeeze=False)[:, 0]
-    _panel(fig, axes[0], levels, source, f"source: {source.name} levels",
+    grid = fig.subplots(n, 1, squeeze=False) if stacked else fig.subplots(1, n, squeeze=False)
+    axes = grid[:, 0] if stacked else grid[0]
+    _panel(fig, axes[0], levels, source, f"source: {source.name}",
            float(levels.min()), float(levels.max()))
     for ax, (name, _), values in zip(axes[1:], mels, arrays, strict=True):
         _panel(fig, ax, values, target, name, vmin, vmax)
