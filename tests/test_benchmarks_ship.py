@@ -1,0 +1,65 @@
+"""benchmarks/ship_transcoder.py: the card states only measured figures, of this very file."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+SHIPPED = ROOT / "plugins" / "specxform_builtins" / "transcoders" / "cense-yamnet.pt"
+TABLE2 = BENCHMARKS / "results" / "table2-cense-yamnet" / "table2.json"
+
+
+@pytest.fixture(scope="module")
+def ship() -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module("ship_transcoder")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def _downstream(path: Path, sha: str) -> Path:
+    estimate = {"value": 0.5, "low": 0.4, "high": 0.6}
+    row = {"dataset": "esc10", "scheme": "folds", "teacher": "yamnet", "true": estimate,
+           "pinv": estimate, "transcoded": estimate, "checkpoint": {"sha256": sha, "epoch": 4}}
+    path.write_text(json.dumps({"rows": [row]}))
+    return path
+
+
+def test_the_card_carries_the_table_and_only_downstream_rows_of_the_same_file(
+        ship: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    monkeypatch.setattr(ship, "SHIPPED", tmp_path / "out")
+    checkpoint = tmp_path / "best.pt"
+    shutil.copyfile(SHIPPED, checkpoint)
+    sha = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    common = ["--name", "cense-yamnet", "--checkpoint", str(checkpoint), "--table2", str(TABLE2),
+              "--command", "python benchmarks/train_table2.py ..."]
+    assert ship.main([*common, "--downstream", str(_downstream(tmp_path / "a.json", sha))]) == 0
+    card = (tmp_path / "out" / "cense-yamnet.md").read_text()
+    report = json.loads(TABLE2.read_text())
+    pinv = report["methods"]["pinv"]["metrics"]["ptopa_fc"]["value"]
+    assert f"{100 * pinv:.1f} %" in card and "| esc10 | folds |" in card
+    assert "non-commercial" in card and "python benchmarks/train_table2.py ..." in card
+    other = _downstream(tmp_path / "b.json", "0" * 64)  # measured with another file
+    assert ship.main([*common, "--downstream", str(other)]) == 0
+    assert "have not been run with this file" in (tmp_path / "out" / "cense-yamnet.md").read_text()
+
+
+def test_a_name_that_is_not_the_checkpoint_pair_is_refused(ship: ModuleType, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys) -> None:
+    monkeypatch.setattr(ship, "SHIPPED", tmp_path / "out")
+    code = ship.main(["--name", "cense-pann", "--checkpoint", str(SHIPPED), "--table2",
+                      str(TABLE2), "--command", "x"])
+    assert code == 2 and "the checkpoint is cense-yamnet" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
