@@ -1,7 +1,7 @@
 """Speed of the whole chain, levels -> Mel -> teacher (section ``chain`` of ``benchmarks/run.py``).
 
 The chain a user runs on sensor data: third-octave levels -> PINV + student
-(:class:`specxform.students.Transcoder`) -> teacher probabilities, and for
+(:class:`specxform.transcoders.students.Transcoder`) -> teacher probabilities, and for
 SoundAQnet the student-side loudness computed from the same levels
 (``teacher.aux_from_source``). Three chains, on the ``cense`` levels of the
 first 10 s of the street scene, as one 10 s block:
@@ -64,11 +64,11 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
 from specxform.audio import load_audio
-from specxform.frontend import RepresentationTransform
-from specxform.pinv import PinvTranscoder
 from specxform.plugins import get_registry
-from specxform.specs import Representation
-from specxform.students import ResidualCNN, ResidualCNNConfig, Transcoder
+from specxform.representations.frontend import RepresentationTransform
+from specxform.representations.specs import Representation
+from specxform.transcoders.pinv import PinvTranscoder
+from specxform.transcoders.students import ResidualCNN, ResidualCNNConfig, Transcoder
 
 SECTION = "chain"
 SCRIPT = Path(__file__).resolve()

@@ -51,8 +51,8 @@ sys.path.insert(0, str(ROOT))
 from harness import SHARED, load_average, machine  # noqa: E402
 
 from specxform.cli.main import main as cli  # noqa: E402
+from specxform.evaluation.metrics import bootstrap  # noqa: E402
 from specxform.io import atomic_write  # noqa: E402
-from specxform.metrics import bootstrap  # noqa: E402
 
 #: teacher -> (target, chunking options)
 TEACHERS = {

@@ -16,7 +16,7 @@ calibration), tiled with a random gain per repeat (+-6 dB) and 1 dB of noise
 per value, 28,800 frames per hour.
 
 Checkpoint: trained for one epoch on three generated street scenes
-(:func:`specxform.demo.varied_scene`) with a fast teacher (``--teacher fast``,
+(:func:`specxform.pipeline.demo.varied_scene`) with a fast teacher (``--teacher fast``,
 default: a linear layer on the time-mean PANN Mel, registered by this script)
 or SoundAQnet (``--teacher soundaqnet``: the real network and its ISO 532-1
 loudness from levels; far slower), and the demo's student (3 layers, 16
@@ -105,10 +105,10 @@ def train_checkpoint(folder: Path, teacher_name: str) -> Path:
     """One epoch on three generated 5 s scenes; returns the run's best.pt."""
     import soundfile
 
-    from specxform.cache import build_cache
     from specxform.datasets import Clip, Split
-    from specxform.demo import SAMPLE_RATE, varied_scene
-    from specxform.trainer import TrainConfig, train
+    from specxform.pipeline.demo import SAMPLE_RATE, varied_scene
+    from specxform.training.cache import build_cache
+    from specxform.training.trainer import TrainConfig, train
 
     registry = fast_registry()
     target = registry.teacher(teacher_name).target
@@ -136,7 +136,7 @@ def scene_levels() -> tuple[np.ndarray, str]:
 
     if SCENE.is_file():
         return api.compute_file("cense", SCENE), SCENE.name
-    from specxform.demo import SAMPLE_RATE, urban_scene
+    from specxform.pipeline.demo import SAMPLE_RATE, urban_scene
 
     return (api.compute("cense", urban_scene(duration=45.0), SAMPLE_RATE),
             "the generated demo scene (45 s)")
@@ -172,8 +172,8 @@ def child(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(1)
     from specxform import plugins
-    from specxform.classify_levels import load_level_model
     from specxform.cli.main import main
+    from specxform.levels.classify import load_level_model
 
     if args.teacher == "fast":
         registry = fast_registry()

@@ -66,18 +66,18 @@ from harness import (
 from threadpoolctl import threadpool_limits
 
 from specxform.audio import load_audio
-from specxform.filterbanks import (
+from specxform.plugins import get_registry
+from specxform.registry import TeacherEntry
+from specxform.representations.filterbanks import (
     energy_correction,
     filterbank_matrix,
     mel_matrix,
     reference_gain,
     window,
 )
-from specxform.frontend import RepresentationTransform
-from specxform.pinv import METHODS, PinvTranscoder
-from specxform.plugins import get_registry
-from specxform.registry import TeacherEntry
-from specxform.specs import MelFilterbank, Representation
+from specxform.representations.frontend import RepresentationTransform
+from specxform.representations.specs import MelFilterbank, Representation
+from specxform.transcoders.pinv import METHODS, PinvTranscoder
 
 RESULTS = ROOT / "benchmarks" / "results"
 SECONDS = 10.0

@@ -39,8 +39,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from train_table2 import PAIRS
 
 from specxform.errors import WeightsError
-from specxform.pinv import PinvTranscoder
 from specxform.plugins import get_registry
+from specxform.transcoders.pinv import PinvTranscoder
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STUDENTS = ("residual_cnn", "coarse_texture")

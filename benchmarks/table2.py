@@ -20,12 +20,12 @@ only pretrained teacher that works offline). Rows:
 
 Columns: PtoPa-FC, KL (proper, nats), the reference-compatible KL and the Mel
 MSE, each with a 95 % bootstrap interval over test files
-(:mod:`specxform.metrics`). Goals (pass/fail): CNN-logits PtoPa-FC >= 90 %;
+(:mod:`specxform.evaluation.metrics`). Goals (pass/fail): CNN-logits PtoPa-FC >= 90 %;
 CNN-logits KL <= 1/10 of PINV's; the best PINV variant >= reference PINV + 10
 points.
 
 Checkpoints: ``--checkpoint NAME=PATH`` for existing runs, else the three
-models are trained with :func:`specxform.trainer.train` into ``--runs``
+models are trained with :func:`specxform.training.trainer.train` into ``--runs``
 (``<runs>/<name>``; an existing run there is resumed or reused), or, with
 ``--no-train``, left out. The feature cache is shared with ``specxform train``
 (``--cache-dir``).
@@ -56,9 +56,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specxform import weights
-from specxform.cache import Chunking, FeatureCache, build_cache
 from specxform.cli.evaluate import cell, make_report, markdown_table, per_class_rows, write_figures
-from specxform.evaluation import (
+from specxform.evaluation.comparison import (
     Method,
     cache_pair,
     check_teacher,
@@ -67,16 +66,17 @@ from specxform.evaluation import (
     majority_agreement,
     pinv_method,
 )
-from specxform.filterbanks import filterbank_matrix, mel_matrix, reference_gain
-from specxform.frontend import apply_scaling
 from specxform.io import StagedFolder
-from specxform.losses import LossConfig
-from specxform.pinv import PinvTranscoder, invert_scaling
 from specxform.plugins import get_registry
 from specxform.registry import Registry
-from specxform.specs import MelFilterbank, Representation
+from specxform.representations.filterbanks import filterbank_matrix, mel_matrix, reference_gain
+from specxform.representations.frontend import apply_scaling
+from specxform.representations.specs import MelFilterbank, Representation
 from specxform.teachers.labels import teacher_labels
-from specxform.trainer import TrainConfig, read_checkpoint, select_device, train
+from specxform.training.cache import Chunking, FeatureCache, build_cache
+from specxform.training.losses import LossConfig
+from specxform.training.trainer import TrainConfig, read_checkpoint, select_device, train
+from specxform.transcoders.pinv import PinvTranscoder, invert_scaling
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SPECXFORM_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -130,7 +130,7 @@ class ReferencePinv(nn.Module):
     standardisation (its targets have none).
 
     Input ``(batch, source frames, bands)``; output ``(batch, target frames,
-    mels)`` with as many frames as :class:`~specxform.pinv.PinvTranscoder`
+    mels)`` with as many frames as :class:`~specxform.transcoders.pinv.PinvTranscoder`
     gives (the true Mel's count).
     """
 

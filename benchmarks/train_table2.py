@@ -96,10 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from specxform import plugins
-    from specxform.cache import Chunking, build_cache
     from specxform.datasets.augment import Augmentation, augment_clips
-    from specxform.losses import LossConfig
-    from specxform.trainer import TrainConfig, train
+    from specxform.training.cache import Chunking, build_cache
+    from specxform.training.losses import LossConfig
+    from specxform.training.trainer import TrainConfig, train
 
     torch.set_num_threads(args.threads)
     source, target, teacher_name, seconds = PAIRS[args.pair]

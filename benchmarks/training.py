@@ -2,8 +2,8 @@
 
 Throughput. ``cense -> soundaqnet`` with the real SoundAQnet teacher and the
 reference student (``residual_cnn``, 186,497 parameters) on one thread:
-:func:`specxform.trainer.train` on a feature cache of generated street scenes
-(:func:`specxform.demo.varied_scene`, 1 s chunks) against :class:`BareLoop`, the
+:func:`specxform.training.trainer.train` on a feature cache of generated street scenes
+(:func:`specxform.pipeline.demo.varied_scene`, 1 s chunks) against :class:`BareLoop`, the
 same steps without the data pipeline (PINV + student forward, teacher forward,
 BCE, backward, Adam step on random tensors shaped like the cached ones, the
 student-side loudness included). Blocks of both alternate in one process, so
@@ -55,16 +55,16 @@ from harness import (
 from torch import Tensor, nn
 
 from specxform import weights
-from specxform.cache import FeatureCache, build_cache
 from specxform.datasets import Clip, Split
-from specxform.demo import SAMPLE_RATE, varied_scene
 from specxform.io import atomic_write
-from specxform.losses import LossConfig, transcoder_loss
-from specxform.pinv import PinvTranscoder
+from specxform.pipeline.demo import SAMPLE_RATE, varied_scene
 from specxform.plugins import get_registry
-from specxform.specs import Representation
-from specxform.students import Transcoder
-from specxform.trainer import TrainConfig, train
+from specxform.representations.specs import Representation
+from specxform.training.cache import FeatureCache, build_cache
+from specxform.training.losses import LossConfig, transcoder_loss
+from specxform.training.trainer import TrainConfig, train
+from specxform.transcoders.pinv import PinvTranscoder
+from specxform.transcoders.students import Transcoder
 
 SECTION = "training"
 SCRIPT = Path(__file__).resolve()
@@ -190,7 +190,7 @@ def split_of(clips: list[Clip], n_train: int) -> Split:
 
 
 def batch_sizes(n_chunks: int, batch_size: int, epochs: int) -> list[int]:
-    """Sizes of the batches :func:`specxform.trainer.train` makes in ``epochs`` epochs."""
+    """Sizes of the batches :func:`specxform.training.trainer.train` makes in ``epochs`` epochs."""
     full, rest = divmod(n_chunks, batch_size)
     return ([batch_size] * full + ([rest] if rest else [])) * epochs
 
@@ -438,7 +438,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"`{t['pair']}`, teacher {t['teacher']}, student `{t['student']}` "
         f"({t['student_parameters']:,} parameters), {t['threads']} thread, batch "
         f"{t['batch_size']}, float32. Each block: {t['steps_per_block']} steps "
-        f"({t['chunks_per_block']} chunks of 1 s). `specxform.trainer.train` reads a feature "
+        f"({t['chunks_per_block']} chunks of 1 s). `specxform.training.trainer.train` reads a "
+        f"feature "
         f"cache of {t['cache_chunks']} chunks of generated scenes; the bare loop runs the same "
         "steps (PINV + student forward, teacher forward with the student-side loudness, BCE, "
         "backward, Adam) on random tensors of the same shapes. Blocks alternate (bare, "

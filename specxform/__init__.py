@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from specxform.hookspecs import hookimpl
 from specxform.registry import Registry
-from specxform.specs import (
+from specxform.representations.specs import (
     BandFilterbank,
     Framing,
     MelFilterbank,
@@ -31,7 +31,7 @@ PUBLIC_MODULES: tuple[str, ...] = (
     "specxform.errors",  # the exception family
     "specxform.io",  # spectrogram array files, visible_files
     "specxform.plugins",  # load_plugins, get_registry (for plugins' test suites)
-    "specxform.students",  # ResidualCNN, residual_cnn, Transcoder
+    "specxform.transcoders.students",  # ResidualCNN, residual_cnn, Transcoder
     "specxform.teachers.base",  # the teacher contract: Teacher, TeacherOutput, TeacherFactory
     "specxform.teachers.labels",  # class-name files: read_label_file, read_class_map
     "specxform.testing",  # contract checks: check_teacher, check_student, check_dataset, ...

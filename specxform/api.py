@@ -19,13 +19,13 @@ import torch
 from specxform import plugins
 from specxform.audio import check_audio, check_sample_rate, load_audio, resample, warn_bandwidth
 from specxform.errors import CheckpointError, InputError, InputWarning
-from specxform.frontend import RepresentationTransform
 from specxform.io import check_levels
-from specxform.pinv import PinvTranscoder
-from specxform.specs import Representation
+from specxform.representations.frontend import RepresentationTransform
+from specxform.representations.specs import Representation
+from specxform.transcoders.pinv import PinvTranscoder
 
 if TYPE_CHECKING:
-    from specxform.students import Transcoder
+    from specxform.transcoders.students import Transcoder
 
 
 def representation(rep: str | Representation) -> Representation:
@@ -119,7 +119,7 @@ def transcode(levels: np.ndarray, source: str | Representation, target: str | Re
     source, target : str or Representation
         E.g. ``"cense"`` and ``"pann"``.
     method : {"pinv", "nnls", "ridge"}
-        Inversion of the source filterbank (see :mod:`specxform.pinv`).
+        Inversion of the source filterbank (see :mod:`specxform.transcoders.pinv`).
     checkpoint : path, optional
         A trained transcoder (``specxform train``): its PINV and student replace
         ``method``; its source and target must be ``source`` and ``target``.
@@ -202,14 +202,14 @@ def trained(checkpoint: str | Path) -> Transcoder:
     ``checkpoint`` is a file, a run folder or the name of a shipped transcoder
     (``"cense-yamnet"``).
     """
-    from specxform.trainer import resolve_checkpoint
+    from specxform.training.trainer import resolve_checkpoint
 
     return _trained(str(resolve_checkpoint(checkpoint).resolve()))
 
 
 @functools.lru_cache(maxsize=4)
 def _trained(checkpoint: str) -> Transcoder:
-    from specxform.trainer import load_student  # deferred: the trainer pulls in the cache
+    from specxform.training.trainer import load_student  # deferred: the trainer pulls in the cache
 
     model = load_student(checkpoint)
     check_weights(model, checkpoint, "transcoder")

@@ -29,7 +29,7 @@ import soundfile
 from specxform.errors import InputError, InputWarning
 
 if TYPE_CHECKING:
-    from specxform.specs import Representation
+    from specxform.representations.specs import Representation
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 #: Lowest sample rate (Hz) accepted as audio; lower rates are refused.
@@ -155,12 +155,12 @@ def wav_declared_frames(path: str | Path) -> int | None:
 
 def _band_edges(rep: Representation) -> list[tuple[float, float]]:
     """(lower edge, centre) in Hz of each band of ``rep``."""
-    from specxform.specs import BandFilterbank
+    from specxform.representations.specs import BandFilterbank
 
     bank = rep.filterbank
     if isinstance(bank, BandFilterbank):
         return [(lo, c) for (lo, _), c in zip(bank.edges, bank.centres, strict=True)]
-    from specxform.filterbanks import hz_to_mel, mel_to_hz
+    from specxform.representations.filterbanks import hz_to_mel, mel_to_hz
 
     points = np.linspace(float(hz_to_mel(bank.fmin, scale=bank.scale)),
                          float(hz_to_mel(bank.fmax, scale=bank.scale)), bank.n_mels + 2)

@@ -37,7 +37,7 @@ def specxform_add_representations(registry: Registry) -> None:
     """Register spectral representations (sources, targets or both).
 
     Call ``registry.add_representation(spec)`` with a
-    :class:`~specxform.specs.Representation` for each one.
+    :class:`~specxform.representations.specs.Representation` for each one.
 
     .. versionadded:: 0.1
     """

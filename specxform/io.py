@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from specxform.errors import InputError, OutputBusyError, SpecError
-from specxform.specs import Representation
+from specxform.representations.specs import Representation
 
 #: Array file formats by name and the suffixes that select them.
 FORMATS = {"npy": (".npy",), "npz": (".npz",), "h5": (".h5", ".hdf5")}

@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 import attrs
 
 from specxform.errors import PluginError, SpecError, UnknownNameError
-from specxform.specs import Representation
+from specxform.representations.specs import Representation
 from specxform.weights import WeightFile
 
 #: What ``add_teacher(accepts_sources=...)`` takes: source names, or a predicate
@@ -48,7 +48,7 @@ class TeacherEntry:
     ``weights_any`` names interchangeable files of which it loads one, the
     first present (:func:`specxform.weights.resolve_any`), in order of preference.
     ``chunk_seconds`` and ``normalise`` are the default chunking of its
-    training and evaluation audio (:class:`specxform.cache.Chunking`): the
+    training and evaluation audio (:class:`specxform.training.cache.Chunking`): the
     paper's 1 s peak-normalised chunks, unless the teacher needs longer input or
     calibrated levels. ``accepts_sources`` says which source representations
     it can be trained from (see :meth:`accepts`).

@@ -53,12 +53,12 @@ import numpy as np
 import torch
 
 from specxform.errors import InputError, WeightsError
-from specxform.filterbanks import filterbank_matrix
-from specxform.frontend import RepresentationTransform
-from specxform.pinv import METHODS, PinvTranscoder, invert_scaling
 from specxform.registry import DatasetEntry, Registry, StudentEntry, TeacherEntry
-from specxform.specs import Representation
+from specxform.representations.filterbanks import filterbank_matrix
+from specxform.representations.frontend import RepresentationTransform
+from specxform.representations.specs import Representation
 from specxform.teachers.base import Teacher
+from specxform.transcoders.pinv import METHODS, PinvTranscoder, invert_scaling
 
 __all__ = [
     "Consistency",
@@ -218,7 +218,7 @@ class Consistency(NamedTuple):
 def band_power_consistency(transcoder: PinvTranscoder, levels: torch.Tensor) -> Consistency:
     """Source band powers and the band powers of the transcoder's reconstructed spectrum.
 
-    Follows the model of :mod:`specxform.pinv`: the source levels map back to
+    Follows the model of :mod:`specxform.transcoders.pinv`: the source levels map back to
     raw band powers ``P`` (inverse scaling), the transcoder reconstructs a
     PSD ``S`` (mean square per Hz) per bin group, and the source filterbank
     applied to it gives ``group_columns @ S``. Runs on a float64 copy of the
@@ -374,7 +374,7 @@ def check_teacher_signature(entry: TeacherEntry) -> None:
 def check_teacher_facts(entry: TeacherEntry, teacher: Teacher, target: Representation) -> None:
     """What the entry declares is what the model is: classes, aux inputs, parameters,
     Mel bands, and a chunking whose chunks give at least ``min_frames`` frames."""
-    from specxform.cache import Chunking
+    from specxform.training.cache import Chunking
 
     name = entry.name
     assert isinstance(teacher, Teacher), (
@@ -479,7 +479,7 @@ def check_teacher_aux(entry: TeacherEntry, teacher: Teacher, source: Representat
             f"teacher {name}: aux_inputs {entry.aux_inputs} but no {method}() method; see "
             "specxform.teachers.base"
         )
-    provider: Any = teacher  # the two methods are duck-typed (specxform.cache.AuxProvider)
+    provider: Any = teacher  # the two methods are duck-typed (specxform.training.cache.AuxProvider)
     audio = contract_signals(source.sample_rate, seconds)["noise"] * 0.1
     from_source = provider.aux_from_source(_source_levels(source, audio).numpy(), source)
     at_target = contract_signals(target.sample_rate, seconds)["noise"] * 0.1

@@ -1,6 +1,6 @@
 """Generated datasets in the official layouts (UrbanSound8K, also fold 1 alone; SONYC-UST;
 ESC-50; a folder), with audible class-dependent audio, and the
-training tests' tiny teachers (re-exported), shared by tests/test_downstream.py and
+training tests' tiny teachers (re-exported), shared by tests/evaluation/test_downstream.py and
 tests/cli/test_cli_downstream.py."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The teachers are registered by a plugin in the registry :func:`level_registry`
 returns; it is a module-level function so that worker processes (``--jobs``)
 can rebuild the same registry. :func:`make_checkpoint` trains a tiny student
-for one epoch on three generated clips with :func:`specxform.trainer.train`.
+for one epoch on three generated clips with :func:`specxform.training.trainer.train`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 import specxform
 from specxform.registry import Registry
-from specxform.specs import Representation
+from specxform.representations.specs import Representation
 from specxform.teachers.base import Teacher, TeacherOutput
 
 #: Class names of the tiny teachers.
@@ -124,9 +124,9 @@ def make_checkpoint(folder: Path, teacher_name: str = "lvl") -> Path:
     Path
         The run's ``best.pt``.
     """
-    from specxform.cache import build_cache
     from specxform.datasets import Clip, Split
-    from specxform.trainer import TrainConfig, train
+    from specxform.training.cache import build_cache
+    from specxform.training.trainer import TrainConfig, train
 
     registry = level_registry()
     clips = [Clip(p, p.name, "x", p.stem) for p in _clips(folder / "clips")]

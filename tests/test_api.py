@@ -12,9 +12,9 @@ import torch
 from specxform import api
 from specxform.audio import load_audio
 from specxform.errors import InputError, SpecError, UnknownNameError
-from specxform.frontend import RepresentationTransform
-from specxform.pinv import PinvTranscoder
 from specxform.registry import Registry
+from specxform.representations.frontend import RepresentationTransform
+from specxform.transcoders.pinv import PinvTranscoder
 
 
 @pytest.fixture

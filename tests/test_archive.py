@@ -122,7 +122,7 @@ def test_hdf5_nodes_and_chunks(tmp_path: Path) -> None:
 
 def test_map_function_matches_classify_and_is_pure(spec: ModelSpec, tmp_path: Path) -> None:
     """classify_chunk gives, per window, the probabilities `specxform classify` computes."""
-    from specxform.classify_levels import LevelSettings, classify_level_file
+    from specxform.levels.classify import LevelSettings, classify_level_file
 
     levels = sensor_levels(40, seed=3)
     levels[50, 2] = np.nan
@@ -259,8 +259,8 @@ def test_corrupt_chunk_is_reported_and_the_rest_classified(spec: ModelSpec,
 def test_auto_offset_is_per_sensor_over_its_archive(spec: ModelSpec, tmp_path: Path) -> None:
     import h5py
 
-    from specxform.classify_levels import estimate_offset
-    from specxform.levels import open_levels
+    from specxform.levels.classify import estimate_offset
+    from specxform.levels.readers import open_levels
 
     quiet, loud = sensor_levels(60, seed=1, spl=50), sensor_levels(60, seed=2, spl=70)
     with h5py.File(tmp_path / "net.h5", "w") as h5:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from specxform.registry import Registry
-from specxform.students import ResidualCNN, ResidualCNNConfig
+from specxform.transcoders.students import ResidualCNN, ResidualCNNConfig
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

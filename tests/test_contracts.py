@@ -11,11 +11,10 @@ import pytest
 import torch
 
 import specxform.testing
-from specxform.filterbanks import filterbank_matrix
-from specxform.pinv import METHODS, PinvTranscoder
 from specxform.plugins import get_registry
 from specxform.registry import PairEntry
-from specxform.specs import Representation
+from specxform.representations.filterbanks import filterbank_matrix
+from specxform.representations.specs import Representation
 from specxform.testing import (
     check_filterbank,
     check_frontend,
@@ -27,6 +26,7 @@ from specxform.testing import (
     check_round_trip,
     contract_signals,
 )
+from specxform.transcoders.pinv import METHODS, PinvTranscoder
 
 REGISTRY = get_registry()
 

@@ -440,8 +440,8 @@ import contextlib, io, json, sys
 import numpy as np, torch
 from specxform.audio import load_audio
 from specxform.cli.main import main
-from specxform.frontend import RepresentationTransform
-from specxform.pinv import PinvTranscoder
+from specxform.representations.frontend import RepresentationTransform
+from specxform.transcoders.pinv import PinvTranscoder
 from specxform.plugins import get_registry, load_plugins
 from specxform.testing import check_pair, check_representation
 
@@ -564,12 +564,13 @@ def test_builtin_plugins_use_only_the_public_api(module: str) -> None:
 
 
 def test_the_public_api_check_catches_private_imports() -> None:
-    source = ("from specxform.pinv import PinvTranscoder\n"
+    source = ("from specxform.transcoders.pinv import PinvTranscoder\n"
               "def f():\n    from specxform import loudness\n"
               "from specxform.weights import _remember\n"
               "from specxform.teachers.base import Teacher\nfrom specxform import Registry\n")
     assert sorted(_private_core_imports(source)) == [
-        "line 1: specxform.pinv (private module)", "line 3: from specxform import loudness",
+        "line 1: specxform.transcoders.pinv (private module)",
+        "line 3: from specxform import loudness",
         "line 4: specxform.weights._remember (private name)"]
 
 

@@ -17,7 +17,7 @@ import specxform
 from specxform import WeightFile
 from specxform.errors import InputError, PluginError, SpecError, UnknownNameError
 from specxform.registry import Origin, Registry
-from specxform.specs import Representation
+from specxform.representations.specs import Representation
 
 SOURCES = ("bark", "cense", "slow_third_octave")
 TARGETS = ("pann", "yamnet")
@@ -324,7 +324,7 @@ def test_pair_lookup_refuses_impossible_pairs(
 
 
 def test_teacher_chunking_defaults_and_overrides(fresh: Registry) -> None:
-    from specxform.cache import Chunking
+    from specxform.training.cache import Chunking
 
     fresh.add_teacher("plain", target="pann", factory=_factory, num_classes=5)
     fresh.add_teacher("long", target="pann", factory=_factory, num_classes=5, chunk_seconds=4,

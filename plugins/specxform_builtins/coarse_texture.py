@@ -3,7 +3,7 @@
 Why this shape. A third-octave source carries information at its own frame
 rate (8 frames/s for Cense, 1 for slow third octaves); the target Mel has 100.
 The PINV Mel between two source frames is an interpolation, so a network that
-convolves it at 100 frames/s (the reference :class:`~specxform.students.ResidualCNN`)
+convolves it at 100 frames/s (the reference :class:`~specxform.transcoders.students.ResidualCNN`)
 spends most of its 2.4 GFLOP per second of audio on redundant frames. This
 student averages the PINV Mel down to the source's frame rate, refines it there
 with a residual stack of 2-D convolutions (time x Mel), and comes back to the

@@ -9,8 +9,8 @@ from specxform import Registry
 
 
 def residual_cnn(*args: Any, **kwargs: Any) -> Any:
-    """``specxform.students.residual_cnn``, imported on use (torch is slow to import)."""
-    from specxform.students import residual_cnn as build
+    """``specxform.transcoders.students.residual_cnn``, imported on use (torch imports slowly)."""
+    from specxform.transcoders.students import residual_cnn as build
 
     return build(*args, **kwargs)
 

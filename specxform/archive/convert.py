@@ -8,9 +8,9 @@ frames along time, so that every chunk can be read, and classified, on its
 own. The root records the representation (``representation``) and
 ``specxform_archive`` (format, frame period, chunk length).
 
-Placing frames on the axis keeps the rules of :mod:`specxform.levels`: each
+Placing frames on the axis keeps the rules of :mod:`specxform.levels.readers`: each
 input is validated as ``specxform classify`` validates it (a reading
-:class:`~specxform.levels.WindowCutter`); consecutive frames at most
+:class:`~specxform.levels.readers.WindowCutter`); consecutive frames at most
 ``GAP_FACTOR * P`` apart take consecutive indices (clock jitter is dropped,
 the frame keeps its place in the run); a larger step is a gap, stored as at
 least one missing (NaN) frame; missing frames stay NaN. Each sensor's files
@@ -41,8 +41,8 @@ import numpy as np
 
 from specxform.archive.stores import Archive, Chunk, epoch_us, open_archive
 from specxform.errors import InputError
-from specxform.levels import BLOCK_FRAMES, GAP_FACTOR, LevelBlock, WindowCutter
-from specxform.specs import Representation
+from specxform.levels.readers import BLOCK_FRAMES, GAP_FACTOR, LevelBlock, WindowCutter
+from specxform.representations.specs import Representation
 
 __all__ = ["ConvertResult", "convert_archive", "write_zarr_sensor"]
 

@@ -6,11 +6,11 @@ the same function runs in a plain loop, on Dask (:mod:`specxform.archive.runner`
 Ray or Beam. Per chunk it:
 
 1. reads the chunk's levels in blocks (:meth:`Chunk.open`, the readers of
-   :mod:`specxform.levels`);
+   :mod:`specxform.levels.readers`);
 2. validates them and cuts windows that never cross a gap, a missing frame or
-   the chunk's ends (:class:`~specxform.levels.WindowCutter`);
+   the chunk's ends (:class:`~specxform.levels.readers.WindowCutter`);
 3. adds the dB offset, transcodes and classifies each batch of windows
-   (:func:`specxform.classify_levels.window_probs`), exactly as
+   (:func:`specxform.levels.classify.window_probs`), exactly as
    ``specxform classify --source`` does for a file;
 4. keeps each window's top ``k`` classes, and per hour and class the number
    of windows whose probability reaches the presence threshold.
@@ -23,7 +23,7 @@ The auto dB offset is per sensor, over its whole archive: each chunk's
 broadband histogram (:func:`chunk_histogram`) is summed per sensor
 (:func:`merge_histograms`) and :func:`offset_from_histogram` gives the
 offset with the rule ``--db-offset auto`` applies to one file
-(:func:`specxform.classify_levels.auto_offset`).
+(:func:`specxform.levels.classify.auto_offset`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ import attrs
 import numpy as np
 
 from specxform.archive.stores import Chunk, epoch_us
-from specxform.classify_levels import (
+from specxform.errors import InputError
+from specxform.levels.classify import (
     BATCH_WINDOWS,
     LevelModel,
     auto_offset,
@@ -45,15 +46,14 @@ from specxform.classify_levels import (
     load_level_model,
     window_probs,
 )
-from specxform.errors import InputError
-from specxform.levels import (
+from specxform.levels.readers import (
     BLOCK_FRAMES,
     BroadbandHistogram,
     WindowBatch,
     WindowCutter,
     silence_levels,
 )
-from specxform.specs import Representation
+from specxform.representations.specs import Representation
 
 __all__ = [
     "ChunkResult",
@@ -296,7 +296,7 @@ def classify_chunk(model: LevelModel, chunk: Chunk, settings: MapSettings, db_of
     Parameters
     ----------
     model : LevelModel
-        From :func:`specxform.classify_levels.load_level_model` (or :meth:`ModelSpec.load`).
+        From :func:`specxform.levels.classify.load_level_model` (or :meth:`ModelSpec.load`).
     chunk : Chunk
         From :func:`specxform.archive.open_archive`.
     settings : MapSettings
@@ -346,7 +346,8 @@ def classify_chunk(model: LevelModel, chunk: Chunk, settings: MapSettings, db_of
 
 @attrs.frozen
 class Histogram:
-    """The non-empty bins of a :class:`~specxform.levels.BroadbandHistogram` (small to send).
+    """The non-empty bins of a :class:`~specxform.levels.readers.BroadbandHistogram`
+    (small to send).
 
     Attributes
     ----------
@@ -399,7 +400,7 @@ def offset_from_histogram(histogram: Histogram, source: Representation, sensor: 
                           ) -> tuple[float, float]:
     """``(offset, p99)`` in dB of ``--db-offset auto`` for a sensor's summed histogram.
 
-    The rule of one file, :func:`specxform.classify_levels.auto_offset`, applied
+    The rule of one file, :func:`specxform.levels.classify.auto_offset`, applied
     to the sensor's whole archive.
 
     Raises

@@ -50,7 +50,7 @@ from specxform.archive.mapping import (
 from specxform.archive.output import OutputFolder
 from specxform.archive.stores import Archive, Chunk, archive_kind, open_archive
 from specxform.errors import InputError, SpecxformError
-from specxform.levels import BroadbandHistogram
+from specxform.levels.readers import BroadbandHistogram
 
 __all__ = ["ArchiveRun", "classify_archive", "process_chunk"]
 
@@ -356,7 +356,7 @@ def classify_archive(archive_path: str | Path, spec: ModelSpec, out: str | Path,
     SpecxformError
         A task failed for another reason than an unreadable chunk.
     """
-    from specxform.classify_levels import check_level_window
+    from specxform.levels.classify import check_level_window
 
     settings = settings or MapSettings()
     archive_kind(archive_path)  # a missing archive fails before the model loads

@@ -4,9 +4,9 @@ Three layouts are read (``docs/archives.md`` gives examples):
 
 Folder tree
     ``ARCHIVE/<sensor>/**/<file>`` with the NPY, HDF5 and CSV level files of
-    ``specxform classify`` (:mod:`specxform.levels`); a level file directly
+    ``specxform classify`` (:mod:`specxform.levels.readers`); a level file directly
     in ``ARCHIVE`` is a sensor of its own, named after its stem. Each file is
-    one chunk, read by :func:`specxform.levels.open_levels`.
+    one chunk, read by :func:`specxform.levels.readers.open_levels`.
 HDF5 file (``.h5``, ``.hdf5``)
     One node per sensor, named by its path in the file: a ``(frames, bands)``
     dataset, or a group holding the datasets ``levels`` and optionally
@@ -25,7 +25,7 @@ Zarr store (a folder holding ``zarr.json`` or ``.zgroup``)
 HDF5 and Zarr sensors are cut into chunks of ``chunk_seconds`` of frames
 (default: a Zarr array's own chunk length along time, one hour of frames for
 HDF5). Every chunk is read, validated and windowed with the rules of
-:mod:`specxform.levels` as if it were a file of its own: a segment, and so a
+:mod:`specxform.levels.readers` as if it were a file of its own: a segment, and so a
 window, never crosses a chunk boundary.
 
 Times are absolute: a reader's origin (ISO timestamps, a ``start``
@@ -48,7 +48,7 @@ import attrs
 import numpy as np
 
 from specxform.errors import InputError
-from specxform.levels import (
+from specxform.levels.readers import (
     BLOCK_FRAMES,
     LEVEL_SUFFIXES,
     LevelBlock,
@@ -60,7 +60,7 @@ from specxform.levels import (
     find_level_files,
     open_levels,
 )
-from specxform.specs import Representation
+from specxform.representations.specs import Representation
 
 __all__ = [
     "ARCHIVE_KINDS",
@@ -148,7 +148,7 @@ class Chunk:
         return (origin + round(self.start_frame * step), origin + round(self.stop_frame * step))
 
     def open(self, source: Representation, block_frames: int = BLOCK_FRAMES) -> LevelReader:
-        """A reader of the chunk's levels (:class:`~specxform.levels.LevelReader`).
+        """A reader of the chunk's levels (:class:`~specxform.levels.readers.LevelReader`).
 
         Raises
         ------
@@ -189,7 +189,7 @@ def _is_array(item: Any) -> bool:
 class NodeLevels(LevelReader):
     """The frames ``[start_frame, stop_frame)`` of a sensor node of an HDF5 file or Zarr store.
 
-    Timestamps follow :mod:`specxform.levels`: a ``timestamps`` array of
+    Timestamps follow :mod:`specxform.levels.readers`: a ``timestamps`` array of
     seconds (after ``start``) or ISO 8601 strings, or frame ``i`` at ``i * P``.
     Positions in errors are frame indices of the node.
     """

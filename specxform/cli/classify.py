@@ -2,7 +2,7 @@
 
 Audio mode (``--teacher NAME``): the teacher runs on true Mels (its target
 representation computed from the audio) of consecutive windows; the clip result
-is the mean of the window probabilities (see :mod:`specxform.classify`).
+is the mean of the window probabilities (see :mod:`specxform.pipeline.classify`).
 
 Level mode (``--source S --checkpoint CKPT``): stored levels, no audio, are
 transcoded by a trained checkpoint and classified by its teacher
@@ -150,7 +150,7 @@ def load_teacher(entry: Any, weights: str | None, offline_teacher: bool) -> Any:
 
 def ranked(probs: Any, names: tuple[str, ...], k: int) -> list[dict[str, Any]]:
     """The top ``k`` classes of a probability vector as records, highest first."""
-    from specxform.classify import top_k
+    from specxform.pipeline.classify import top_k
 
     return [{"rank": rank, "index": int(i), "label": names[i], "probability": float(probs[i])}
             for rank, i in enumerate(top_k(probs, k), start=1)]
@@ -199,8 +199,8 @@ def write_results(path: Path, report: dict[str, Any]) -> None:
 def plot_clip(path: Path, name: str, result: Any, names: tuple[str, ...], k: int,
               teacher: str, window_s: float) -> None:
     """Timeline PNG of one clip: its top classes and every window's top class."""
-    from specxform.classify import timeline_classes
-    from specxform.plotting import plot_timeline
+    from specxform.evaluation.plotting import plot_timeline
+    from specxform.pipeline.classify import timeline_classes
 
     rows = timeline_classes(result, k)
     labels = [f"{names[i]} ({result.probs[i]:.2f})" for i in rows]
@@ -292,7 +292,7 @@ def _run_audio(args: argparse.Namespace) -> int:
     """Audio mode: the teacher on the true Mels of each audio file."""
     from specxform import plugins
     from specxform.audio import load_audio
-    from specxform.classify import check_window, classify_audio
+    from specxform.pipeline.classify import check_window, classify_audio
     from specxform.teachers.labels import teacher_labels
 
     registry = plugins.get_registry()

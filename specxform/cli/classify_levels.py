@@ -1,7 +1,7 @@
 """``specxform classify --source S --checkpoint CKPT LEVELS...``: classes over time, from levels.
 
-The level mode of ``specxform classify`` (see :mod:`specxform.classify_levels`
-for the pipeline and :mod:`specxform.levels` for the file layouts). Results
+The level mode of ``specxform classify`` (see :mod:`specxform.levels.classify`
+for the pipeline and :mod:`specxform.levels.readers` for the file layouts). Results
 are read back from the per-window stores in blocks, so writing the CSV/JSON,
 the timeline PNG and the tables takes bounded memory too.
 """
@@ -22,8 +22,8 @@ import numpy as np
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from specxform.classify_levels import LevelModel, LevelResult
 from specxform.cli import common
+from specxform.levels.classify import LevelModel, LevelResult
 
 #: Columns of the ``-o OUT.csv`` file of the level mode.
 LEVEL_CSV_COLUMNS = ("clip", "input", "segment", "window", "start_s", "end_s", "start_time",
@@ -213,7 +213,7 @@ def plot_levels(path: Path, name: str, result: LevelResult, names: tuple[str, ..
     """Timeline PNG of one level file: probabilities of the chosen classes over time.
 
     Short files without gaps are drawn as in the audio mode
-    (:func:`specxform.plotting.plot_timeline`); others as a heat map where gaps
+    (:func:`specxform.evaluation.plotting.plot_timeline`); others as a heat map where gaps
     stay blank, long files averaged into at most :data:`MAX_PLOT_COLUMNS`
     columns, and the top class of each column marked in red.
     """
@@ -225,7 +225,7 @@ def plot_levels(path: Path, name: str, result: LevelResult, names: tuple[str, ..
     if result.origin is not None:
         title += f"\nstart {result.time_text(result.start_s)}"
     if result.windows <= _SHORT_PLOT and result.n_segments == 1:
-        from specxform.plotting import plot_timeline
+        from specxform.evaluation.plotting import plot_timeline
 
         starts, ends, probs, _ = _columns(result, rows)
         plot_timeline(path, probs, starts_s=starts, ends_s=ends, row_labels=labels,
@@ -360,7 +360,7 @@ def _classify(args: argparse.Namespace, model: LevelModel,
               files: list[tuple[Path, str, str | None]], store_dir: str
               ) -> dict[str, LevelResult]:
     from specxform import plugins
-    from specxform.classify_levels import LevelSettings, classify_level_files
+    from specxform.levels.classify import LevelSettings, classify_level_files
 
     settings = LevelSettings(window_s=args.window,
                              db_offset=None if args.db_offset in (None, "auto")
@@ -408,7 +408,7 @@ def _write(args: argparse.Namespace, model: LevelModel, results: dict[str, Level
 
 def trained_chunk_seconds(checkpoint: str | Path) -> float:
     """The chunk length a checkpoint was trained on (1 s for checkpoints that do not say)."""
-    from specxform.trainer import read_checkpoint
+    from specxform.training.trainer import read_checkpoint
 
     chunking = read_checkpoint(checkpoint)["description"].get("cache", {}).get("chunking", {})
     return float(chunking.get("seconds", 1.0))
@@ -422,7 +422,7 @@ def level_inputs(inputs: list[str], key: str | None) -> list[tuple[Path, str, st
     ``<file name>/<dataset name>``; ``key`` (``--levels-key``) names the one
     dataset to read in every HDF5 file instead.
     """
-    from specxform.levels import find_level_files, hdf5_recordings
+    from specxform.levels.readers import find_level_files, hdf5_recordings
 
     out: list[tuple[Path, str, str | None]] = []
     for path, name in find_level_files(inputs):
@@ -439,7 +439,7 @@ def run_levels(args: argparse.Namespace, check_outputs: Any) -> int:
     """Classify level files with a checkpoint; print tables or JSON; write the files asked for."""
     import time
 
-    from specxform.classify_levels import check_level_window, load_level_model
+    from specxform.levels.classify import check_level_window, load_level_model
 
     files = level_inputs(args.inputs, args.levels_key)
     check_outputs(args, len(files))

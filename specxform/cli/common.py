@@ -30,7 +30,7 @@ from specxform.io import (
     write_array,
     write_arrays,
 )
-from specxform.specs import Representation
+from specxform.representations.specs import Representation
 
 #: Exit status of a usage or input error (argparse uses 2 as well).
 EXIT_USAGE = 2

@@ -44,8 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run :func:`specxform.demo.run_demo` (and :func:`~specxform.demo.train_demo`), print both."""
-    from specxform import demo
+    """Run :func:`specxform.pipeline.demo.run_demo` (and
+    :func:`~specxform.pipeline.demo.train_demo`), print both."""
+    from specxform.pipeline import demo
 
     result = demo.run_demo(args.output)
     shown = [] if args.no_teacher else _teacher_demos(args.output, result.audio, args.clip)
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         args.output, train_scenes=args.train_scenes, valid_scenes=args.valid_scenes,
         duration=args.scene_seconds, epochs=args.epochs, progress=not args.json)
     if args.json:
-        from specxform.demo_teacher import summary
+        from specxform.pipeline.demo_teacher import summary
 
         common.print_json(_json(result, trained) | {
             "teachers": [summary(d) | {"audio": str(a)} for a, d in shown]})
@@ -116,8 +117,8 @@ def _teacher_demos(folder: str, scene: Any, clips: list[str]) -> list[tuple[Any,
     from pathlib import Path
 
     from specxform.audio import load_audio
-    from specxform.demo import SAMPLE_RATE
-    from specxform.demo_teacher import SHIPPED, teacher_demo
+    from specxform.pipeline.demo import SAMPLE_RATE
+    from specxform.pipeline.demo_teacher import SHIPPED, teacher_demo
 
     shown = []
     for path in [scene, *clips]:

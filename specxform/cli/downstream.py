@@ -5,7 +5,7 @@ folds; build (or reuse) the feature cache of ``specxform train``; compute each
 method's clip features (``true``: cached teacher outputs on the true Mels;
 ``pinv``/``nnls``/``ridge``: the derived PINV; ``--checkpoint NAME=CKPT``: a
 trained transcoder or retrained teacher); train and score a probe per method
-and fold (:mod:`specxform.downstream`); print a table or JSON, and write
+and fold (:mod:`specxform.evaluation.downstream`); print a table or JSON, and write
 JSON, CSV and Markdown files with ``-o``.
 """
 
@@ -24,10 +24,11 @@ from rich.table import Table
 from specxform.cli import common
 from specxform.errors import CheckpointError, InputError, InputWarning, SpecError
 
-#: specxform.pinv.METHODS, repeated so that building the parser does not import torch.
+#: specxform.transcoders.pinv.METHODS, repeated so that building the parser does not import torch.
 PINV_METHODS = ("pinv", "nnls", "ridge")
 BUILTIN_METHODS = ("true", *PINV_METHODS)
-#: specxform.downstream.SCHEMES, repeated so that building the parser does not import torch.
+#: specxform.evaluation.downstream.SCHEMES, repeated so that building the parser does not
+#: import torch.
 SCHEMES = ("auto", "folds", "split", "grouped")
 #: Files ``-o DIR`` receives.
 OUTPUT_FILES = ("downstream.json", "downstream.csv", "downstream.md")
@@ -107,7 +108,7 @@ def _load_checkpoints(args: argparse.Namespace, registry: Any, teacher_name: str
                       device: Any) -> dict[str, Any]:
     """``{NAME: TrainedModel}``, each checked against the pair and the teacher."""
     from specxform.api import check_weights
-    from specxform.trainer import load_model
+    from specxform.training.trainer import load_model
 
     models = {}
     for name, path in args.checkpoint:
@@ -160,8 +161,8 @@ def _check_args(args: argparse.Namespace) -> None:
 def _features(methods: list[str], cache: Any, teacher: Any, models: dict[str, Any],
               device: Any, progress: bool) -> dict[str, Any]:
     """Clip features ``(clips, outputs)`` of each method, clips in the cache's order."""
-    from specxform.downstream import transcoded_features, true_features
-    from specxform.pinv import PinvTranscoder
+    from specxform.evaluation.downstream import transcoded_features, true_features
+    from specxform.transcoders.pinv import PinvTranscoder
 
     source, target = _cache_pair(cache)
     features = {}
@@ -181,7 +182,7 @@ def _features(methods: list[str], cache: Any, teacher: Any, models: dict[str, An
 
 def _cache_pair(cache: Any) -> tuple[Any, Any]:
     """The source and target representations a feature cache was built for."""
-    from specxform.specs import Representation
+    from specxform.representations.specs import Representation
 
     return (Representation.from_dict(cache.manifest["source"]),
             Representation.from_dict(cache.manifest["target"]))
@@ -190,9 +191,9 @@ def _cache_pair(cache: Any) -> tuple[Any, Any]:
 def run(args: argparse.Namespace) -> int:
     """Evaluate every method, print the result, write the files of ``-o``."""
     from specxform import plugins, weights
-    from specxform.cache import Chunking, build_cache
-    from specxform.downstream import ProbeConfig, dataset_folds, evaluate_probes
-    from specxform.trainer import select_device
+    from specxform.evaluation.downstream import ProbeConfig, dataset_folds, evaluate_probes
+    from specxform.training.cache import Chunking, build_cache
+    from specxform.training.trainer import select_device
 
     _check_args(args)
     config = ProbeConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,

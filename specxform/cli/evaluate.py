@@ -6,7 +6,7 @@ of its grouped split (``--split``); build (or reuse) the feature cache of
 ``--methods`` into methods (``pinv``/``nnls``/``ridge``: the derived PINV;
 any other name: the checkpoint given with ``--checkpoint NAME=CKPT``, checked
 against the pair and the teacher); score them all on the same chunks
-(:func:`specxform.evaluation.evaluate_methods`); print one table (or JSON) and,
+(:func:`specxform.evaluation.comparison.evaluate_methods`); print one table (or JSON) and,
 with ``-o DIR``, write ``results.json``, ``results.csv``, ``results.md``,
 example Mel figures and the per-class agreement figure, all or nothing.
 """
@@ -28,7 +28,7 @@ from rich.table import Table
 from specxform.cli import common
 from specxform.errors import InputError, SpecError
 
-#: specxform.pinv.METHODS, repeated so that building the parser does not import torch.
+#: specxform.transcoders.pinv.METHODS, repeated so that building the parser does not import torch.
 PINV_METHODS = ("pinv", "nnls", "ridge")
 SPLITS = ("test", "valid", "train", "all")
 #: Files ``-o DIR`` always receives (plus example-<k>.png and per-class.png).
@@ -140,12 +140,13 @@ def split_names(dataset: Any, part: str, seed: int) -> list[str]:
 def build_methods(names: Sequence[str], checkpoints: Sequence[tuple[str, str]], *,
                   source: Any, target: Any, teacher_name: str, digest: str, registry: Any,
                   device: Any) -> list[Any]:
-    """:class:`~specxform.evaluation.Method` objects for ``names`` (see :func:`method_names`).
+    """:class:`~specxform.evaluation.comparison.Method` objects for ``names``
+    (see :func:`method_names`).
 
     Called before the feature cache is built, so that a bad checkpoint is
     refused before minutes of caching.
     """
-    from specxform.evaluation import checkpoint_method, pinv_method
+    from specxform.evaluation.comparison import checkpoint_method, pinv_method
 
     paths = dict(checkpoints)
     return [pinv_method(name, source, target) if name in PINV_METHODS else
@@ -158,10 +159,10 @@ def build_methods(names: Sequence[str], checkpoints: Sequence[tuple[str, str]], 
 def run(args: argparse.Namespace) -> int:
     """Evaluate every method, print the table, write the files of ``-o``."""
     from specxform import plugins, weights
-    from specxform.cache import Chunking, build_cache, teacher_digest
-    from specxform.evaluation import cache_pair, check_teacher, evaluate_methods
+    from specxform.evaluation.comparison import cache_pair, check_teacher, evaluate_methods
     from specxform.teachers.labels import teacher_labels
-    from specxform.trainer import select_device
+    from specxform.training.cache import Chunking, build_cache, teacher_digest
+    from specxform.training.trainer import select_device
 
     _check_args(args)
     names = method_names(args.methods, args.checkpoint)
@@ -349,7 +350,7 @@ def csv_text(report: dict[str, Any]) -> str:
 def write_figures(staged: Any, result: Any, target: Any, class_names: Sequence[str],
                   chunk_seconds: float) -> list[str]:
     """Example Mels (``example-<k>.png``) and ``per-class.png`` into a StagedFolder."""
-    from specxform.evaluation_figures import plot_example, plot_per_class
+    from specxform.evaluation.figures import plot_example, plot_per_class
 
     names = []
     for k, example in enumerate(result.examples, start=1):

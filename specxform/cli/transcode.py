@@ -12,7 +12,7 @@ import numpy as np
 from specxform.cli import common
 from specxform.errors import InputError
 
-#: specxform.pinv.METHODS, repeated so that building the parser does not import torch.
+#: specxform.transcoders.pinv.METHODS, repeated so that building the parser does not import torch.
 METHODS = ("pinv", "nnls", "ridge")
 
 
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _checkpoint_summary(checkpoint: str) -> dict[str, Any]:
     """What a checkpoint applies, for the report: its path, student and PINV method."""
-    from specxform.trainer import read_checkpoint
+    from specxform.training.trainer import read_checkpoint
 
     desc = read_checkpoint(checkpoint)["description"]
     return {"method": "checkpoint", "checkpoint": str(checkpoint),

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from specxform import api, demo, io, trainer
+from specxform import api, io
 from specxform.cli.main import main
 from specxform.errors import InputError
+from specxform.pipeline import demo
+from specxform.training import trainer
 
 SR = demo.SAMPLE_RATE
 
@@ -180,7 +182,7 @@ def test_pink_noise_loses_3_db_per_octave() -> None:
 def test_demo_prints_what_the_real_teacher_hears(capsys, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from specxform.cli import demo as demo_cli
-    from specxform.demo_teacher import MelVerdict, TeacherDemo
+    from specxform.pipeline.demo_teacher import MelVerdict, TeacherDemo
 
     fake = demo.DemoResult(tmp_path, tmp_path / "scene.wav", tmp_path / "cense.npz", "cense", 80,
                            (demo.TargetResult("yamnet", 1.5, 998, tmp_path / "y.png"),))

@@ -22,10 +22,10 @@ from specxform_builtins.datasets import urbansound8k
 from training.training_helpers import TINY_STUDENT
 
 from specxform import plugins
-from specxform.cache import build_cache
 from specxform.cli.main import main
 from specxform.registry import Registry
-from specxform.trainer import TrainConfig, train
+from specxform.training.cache import build_cache
+from specxform.training.trainer import TrainConfig, train
 
 FILES = ("downstream.json", "downstream.csv", "downstream.md")
 

@@ -11,10 +11,12 @@ import torch
 from specxform_builtins.datasets import folder
 from training.training_helpers import EXCERPT, TINY_STUDENT, TinyTeacher, few_clips
 
-from specxform import evaluation_figures, plugins, trainer
-from specxform.cache import build_cache
+from specxform import plugins
 from specxform.cli.main import main
+from specxform.evaluation import figures as evaluation_figures
 from specxform.registry import Registry
+from specxform.training import trainer
+from specxform.training.cache import build_cache
 
 BASE = ["evaluate", "--source", "cense", "--target", "pann", "--teacher", "tiny",
         "--bootstrap", "50", "--device", "cpu"]

@@ -20,7 +20,7 @@ import pytest
 
 from specxform import io
 from specxform.cli.main import main
-from specxform.levels import find_level_files
+from specxform.levels.readers import find_level_files
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from specxform import api, io, plotting
+from specxform import api, io
 from specxform.cli.main import main
 from specxform.errors import InputError
+from specxform.evaluation import plotting
 from specxform.registry import Registry
 
 

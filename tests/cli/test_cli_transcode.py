@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from specxform import api, io, pinv
+from specxform import api, io
 from specxform.cli import transcode
 from specxform.cli.main import main
 from specxform.registry import Registry
+from specxform.transcoders import pinv
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:

@@ -29,7 +29,7 @@ from specxform_builtins.mels import efficientat
 
 from specxform.audio import load_audio
 from specxform.errors import CheckpointError, InputError
-from specxform.frontend import RepresentationTransform
+from specxform.representations.frontend import RepresentationTransform
 from specxform.weights import load_torch_file
 
 ROOT = Path(__file__).resolve().parents[2]

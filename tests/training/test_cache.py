@@ -11,9 +11,13 @@ import pytest
 import torch
 from training_helpers import TinyAuxTeacher, TinyTeacher
 
-from specxform import cache as cache_module
 from specxform.audio import load_audio, resample
-from specxform.cache import (
+from specxform.datasets import Clip
+from specxform.errors import InputError, PluginError, SpecError
+from specxform.registry import Registry
+from specxform.representations.frontend import RepresentationTransform
+from specxform.training import cache as cache_module
+from specxform.training.cache import (
     CacheSpec,
     Chunking,
     FeatureCache,
@@ -25,10 +29,6 @@ from specxform.cache import (
     open_cache,
     teacher_digest,
 )
-from specxform.datasets import Clip
-from specxform.errors import InputError, PluginError, SpecError
-from specxform.frontend import RepresentationTransform
-from specxform.registry import Registry
 
 
 def _build(clips: list[Clip], registry: Registry, root: Path, teacher=None, **options):

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from training_helpers import TinyTeacher, few_clips
 
-from specxform.cache import FeatureCache, build_cache, open_cache
 from specxform.datasets import Clip
 from specxform.errors import InputError
 from specxform.registry import Registry
+from specxform.training.cache import FeatureCache, build_cache, open_cache
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import pytest
 import torch
 from training_helpers import TINY_STUDENT, TinyTeacher
 
-from specxform import trainer
 from specxform.errors import CheckpointError
+from specxform.training import trainer
 
 
 class Evil:

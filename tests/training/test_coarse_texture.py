@@ -9,8 +9,8 @@ import torch
 from specxform_builtins.coarse_texture import CoarseTextureConfig, coarse_texture, log_power_unit
 
 from specxform.errors import InputError, SpecError
-from specxform.pinv import PinvTranscoder
 from specxform.registry import Registry
+from specxform.transcoders.pinv import PinvTranscoder
 
 
 def _student(registry: Registry, source: str = "cense", target: str = "yamnet", **config):

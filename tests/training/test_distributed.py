@@ -17,9 +17,9 @@ import pytest
 import torch
 from training_helpers import TINY_STUDENT, TinyTeacher, small_split
 
-from specxform import distributed, trainer
-from specxform.cache import FeatureCache, open_cache
 from specxform.errors import SpecError
+from specxform.training import distributed, trainer
+from specxform.training.cache import FeatureCache, open_cache
 
 HERE = Path(__file__).resolve().parent
 #: batch 5 splits 3 + 2 over two ranks: the loss weighting by share is exercised.

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from specxform.errors import InputError, SpecError
-from specxform.losses import (
+from specxform.training.losses import (
     LossConfig,
     kl_divergence,
     logits_loss,

@@ -7,11 +7,11 @@ import torch
 from torch import nn
 
 from specxform.errors import InputError, SpecError
-from specxform.pinv import PinvTranscoder
 from specxform.plugins import get_registry, load_plugins
 from specxform.registry import Registry
-from specxform.students import ResidualCNN, ResidualCNNConfig, Transcoder, residual_cnn
 from specxform.testing import check_student
+from specxform.transcoders.pinv import PinvTranscoder
+from specxform.transcoders.students import ResidualCNN, ResidualCNNConfig, Transcoder, residual_cnn
 
 REGISTRY = get_registry()
 STUDENT_PAIRS = [(s.name, p.name) for p in REGISTRY.pairs() for s in REGISTRY.students()]

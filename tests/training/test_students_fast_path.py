@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from specxform.students import ResidualCNN, ResidualCNNConfig
+from specxform.transcoders.students import ResidualCNN, ResidualCNNConfig
 
 
 def plain(student: ResidualCNN, mel: torch.Tensor) -> torch.Tensor:

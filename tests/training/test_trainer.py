@@ -16,15 +16,15 @@ import pytest
 import torch
 from training_helpers import EXCERPT, TINY_STUDENT, TinyAuxTeacher, TinyTeacher
 
-from specxform import trainer
-from specxform.cache import FeatureCache, build_cache
 from specxform.datasets import Clip, Split, grouped_split
 from specxform.errors import CheckpointError, InputError, SpecError
-from specxform.losses import LossConfig
-from specxform.pinv import PinvTranscoder
 from specxform.registry import Registry
-from specxform.specs import Representation
-from specxform.students import Transcoder
+from specxform.representations.specs import Representation
+from specxform.training import trainer
+from specxform.training.cache import FeatureCache, build_cache
+from specxform.training.losses import LossConfig
+from specxform.transcoders.pinv import PinvTranscoder
+from specxform.transcoders.students import Transcoder
 
 HERE = Path(__file__).resolve().parent
 SMALL = trainer.TrainConfig(epochs=2, batch_size=4)
@@ -229,8 +229,8 @@ torch.set_num_threads(1)  # the same arithmetic in every process
 here, cache_dir, out, kill_at, marker = sys.argv[1:6]
 sys.path.insert(0, here)
 from training_helpers import TINY_STUDENT, TinyTeacher, small_split
-from specxform.cache import open_cache
-from specxform.trainer import TrainConfig, train
+from specxform.training.cache import open_cache
+from specxform.training.trainer import TrainConfig, train
 
 def on_batch(epoch, step):
     if [epoch, step] == json.loads(kill_at):

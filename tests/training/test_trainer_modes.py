@@ -10,15 +10,15 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from training_helpers import TINY_STUDENT, TinyPlugin, TinyTeacher
 
-from specxform import trainer
-from specxform.cache import FeatureCache, teacher_digest
 from specxform.datasets import Split
 from specxform.errors import CheckpointError, SpecError
-from specxform.losses import LossConfig
-from specxform.pinv import PinvTranscoder
 from specxform.plugins import load_plugins
 from specxform.registry import Registry
-from specxform.students import Transcoder
+from specxform.training import trainer
+from specxform.training.cache import FeatureCache, teacher_digest
+from specxform.training.losses import LossConfig
+from specxform.transcoders.pinv import PinvTranscoder
+from specxform.transcoders.students import Transcoder
 
 SMALL = trainer.TrainConfig(epochs=2, batch_size=4)
 

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 import specxform
 from specxform.datasets import Clip, Split, grouped_split
 from specxform.registry import Registry
-from specxform.specs import Representation
+from specxform.representations.specs import Representation
 from specxform.teachers.base import Teacher, TeacherOutput
 
 _ROOT = Path(__file__).resolve().parents[2]
