@@ -9,7 +9,7 @@ import pytest
 import specxform_octave_bands as octave_plugin
 import torch
 
-from specxform.frontend import RepresentationTransform
+from specxform.representations.frontend import RepresentationTransform
 from specxform.plugins import get_registry, load_plugins
 from specxform.testing import check_pair, check_representation
 
