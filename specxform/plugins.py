@@ -79,8 +79,24 @@ def _hook_names(pm: pluggy.PluginManager, plugin: Any) -> tuple[str, ...]:
     return tuple(name for name in hookspecs.HOOK_ORDER if name in implemented)
 
 
+def _wrappers(pm: pluggy.PluginManager, plugin: Any) -> list[str]:
+    """The hooks ``plugin`` implements as a pluggy (hook)wrapper."""
+    return sorted(
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or ()
+        for impl in caller.get_hookimpls()
+        if impl.plugin is plugin and (impl.hookwrapper or impl.wrapper)
+    )
+
+
 def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
-    """Register ``plugin``, refusing hooks that would otherwise be silently ignored."""
+    """Register ``plugin``, refusing hooks that would otherwise be silently ignored.
+
+    Misspelt hooks, undecorated ones and wrappers (``hookwrapper=True`` or
+    ``wrapper=True``) are refused: :func:`_run_hooks` calls each
+    implementation itself, to attribute every entry to its plugin, so a
+    wrapper would be listed but never run.
+    """
     pm.register(plugin, name=name)
     implemented = {caller.name for caller in pm.get_hookcallers(plugin) or ()}
     unknown = sorted(implemented - set(hookspecs.HOOK_ORDER))
@@ -88,9 +104,17 @@ def _register(pm: pluggy.PluginManager, plugin: Any, name: str) -> None:
         hook for hook in hookspecs.HOOK_ORDER
         if hook not in implemented and callable(getattr(plugin, hook, None))
     ]
-    if not (unknown or undecorated):
+    wrappers = _wrappers(pm, plugin)
+    if not (unknown or undecorated or wrappers):
         return
     pm.unregister(plugin)
+    if wrappers:
+        raise PluginError(
+            f"plugin {name!r} implements {', '.join(map(repr, wrappers))} as a wrapper "
+            "(hookwrapper=True or wrapper=True); specxform calls each hook implementation "
+            "directly, so a wrapper would never run. Register with a plain "
+            "@specxform.hookimpl (tryfirst/trylast set the order)."
+        )
     if unknown:
         hints = []
         for hook in unknown:
@@ -128,7 +152,8 @@ def _run_hooks(pm: pluggy.PluginManager, origins: dict[str, Origin]) -> Registry
     """Call every hook, in :data:`~specxform.hookspecs.HOOK_ORDER`, into a fresh registry.
 
     Each implementation is called here (not through ``pm.hook``) so that every
-    entry is attributed to its plugin and a failure names the plugin to blame.
+    entry is attributed to its plugin and a failure names the plugin to blame;
+    this is why :func:`_register` refuses wrapper implementations.
     """
     registry = Registry()
     for hook_name in hookspecs.HOOK_ORDER:

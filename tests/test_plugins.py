@@ -589,3 +589,56 @@ def test_no_warnings_when_everything_loads(builtins: EntryPoints) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_plugins(entry_points=builtins)
+
+
+# -- wrappers and failures through the hook callers ----------------------------------
+
+
+@pytest.mark.parametrize("flag", ["hookwrapper", "wrapper"])
+def test_a_wrapper_plugin_is_refused_at_registration_naming_it(flag: str) -> None:
+    ran: list[str] = []
+
+    class Wrapping:
+        @specxform.hookimpl(**{flag: True})
+        def specxform_add_datasets(self, registry: specxform.Registry):  # type: ignore[no-untyped-def]
+            ran.append("before")
+            yield
+            ran.append("after")
+
+    with pytest.raises(PluginError, match=r"plugin 'wrapping' implements "
+                       r"'specxform_add_datasets' as a wrapper.*would never run"):
+        _load(extra=[("wrapping", Wrapping())])
+    assert ran == []
+
+
+def test_a_third_party_wrapper_is_skipped_with_a_warning_naming_it(
+    make_dist: MakeDist, base_reps: set[str]
+) -> None:
+    eps = make_dist("fake-wrap", {"wrap": """
+        @specxform.hookimpl
+        def specxform_add_representations(registry):
+            registry.add_representation(toy("wrap_rep"))
+
+        @specxform.hookimpl(hookwrapper=True)
+        def specxform_add_students(registry):
+            yield
+    """})
+    with pytest.warns(PluginLoadWarning, match=r"plugin 'wrap' from distribution 'fake-wrap' "
+                      r"failed to load: PluginError: .*'specxform_add_students' as a wrapper"):
+        loaded = _load(*eps)
+    assert "wrap" not in {p.name for p in loaded.plugins}
+    assert _rep_names(loaded) == base_reps  # its plain hook was not run either
+
+
+def test_an_ordinary_failing_extra_plugin_is_still_named() -> None:
+    class Failing:
+        @specxform.hookimpl
+        def specxform_add_datasets(self, registry: specxform.Registry) -> None:
+            raise ValueError("no such folder")
+
+    with pytest.warns(PluginLoadWarning, match=r"plugin 'failing' failed in "
+                      r"specxform_add_datasets: ValueError: no such folder") as record:
+        loaded = _load(extra=[("failing", Failing())])
+    assert len(record) == 1
+    assert "failing" not in {p.name for p in loaded.plugins}
+    assert any("plugin 'failing'" in failure for failure in loaded.failures)
