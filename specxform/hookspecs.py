@@ -65,7 +65,8 @@ def specxform_add_teachers(registry: Registry) -> None:
 def specxform_add_students(registry: Registry) -> None:
     """Register student architectures that refine a PINV transcoding.
 
-    Call ``registry.add_student(name, factory=...)``.
+    Call ``registry.add_student(name, factory=...)``; ``default=True`` makes
+    it the student of pairs that name none (else the first registered is).
 
     .. versionadded:: 0.1
     """
@@ -93,7 +94,7 @@ def specxform_add_pairs(registry: Registry) -> None:
 
     Call ``registry.add_pair(source, target, teacher=..., student=...,
     checkpoint=...)``. Any registered source and target also form an implicit
-    pair (the target's default teacher, the ``residual_cnn`` student); an
+    pair (the target's default teacher, the registry's default student); an
     explicit declaration gives the pair its own defaults. Called last, after
     every other hook.
 

@@ -103,12 +103,16 @@ def _accepts(rule: SourceFilter, source: Representation, who: str) -> bool:
 
 @attrs.frozen
 class StudentEntry:
-    """A student architecture; ``factory(source, target, **config)`` returns an ``nn.Module``."""
+    """A student architecture; ``factory(source, target, **config)`` returns an ``nn.Module``.
+
+    ``default`` is true for the one student a plugin declared the registry's default.
+    """
 
     name: str
     factory: Callable[..., Any]
     description: str = ""
     origin: Origin = Origin("unknown")
+    default: bool = False
 
 
 @attrs.frozen
@@ -132,12 +136,14 @@ class PairEntry:
     """A (source, target) combination and its defaults.
 
     ``explicit`` is true when a plugin declared it with :meth:`Registry.add_pair`.
+    ``student`` is the declared student, else :meth:`Registry.default_student`
+    (``None`` only while no student is registered).
     """
 
     source: str
     target: str
     teacher: str | None = None
-    student: str = "residual_cnn"
+    student: str | None = None
     student_config: Mapping[str, Any] = attrs.field(factory=dict)
     checkpoint: str | None = None
     description: str = ""
@@ -406,10 +412,30 @@ class Registry:
 
     # -- students -----------------------------------------------------------
 
-    def add_student(self, name: str, *, factory: Callable[..., Any], description: str = "") -> None:
-        """Register a student architecture."""
+    def add_student(self, name: str, *, factory: Callable[..., Any], description: str = "",
+                    default: bool = False) -> None:
+        """Register a student architecture.
+
+        ``default=True`` makes it the student of pairs that name none
+        (:meth:`default_student`); only one student may be the default.
+        """
         self._check_factory("student", name, factory)
-        self._add("student", name, StudentEntry(name, factory, description, self._origin))
+        marked = [s for s in self.students() if s.default]
+        if default and marked:
+            raise PluginError(
+                f"{self._origin}: student {name!r} is declared the default, but "
+                f"{marked[0].name!r} ({marked[0].origin}) already is; keep default=True "
+                "on one of them."
+            )
+        entry = StudentEntry(name, factory, description, self._origin, bool(default))
+        self._add("student", name, entry)
+
+    def default_student(self) -> str | None:
+        """The student declared ``default=True``, else the first registered, else None."""
+        registered = [entry for entry, _ in self._entries["student"].values()]
+        marked = [s for s in registered if s.default]
+        chosen = marked or registered
+        return chosen[0].name if chosen else None
 
     def student(self, name: str) -> StudentEntry:
         """The student registered as ``name``."""
@@ -454,7 +480,7 @@ class Registry:
         target: str,
         *,
         teacher: str | None = None,
-        student: str = "residual_cnn",
+        student: str | None = None,
         student_config: Mapping[str, Any] | None = None,
         checkpoint: str | None = None,
         description: str = "",
@@ -462,7 +488,8 @@ class Registry:
         """Declare the (source, target) pair with its defaults.
 
         The representations, the teacher and the student must be registered;
-        the teacher must consume ``target``.
+        the teacher must consume ``target``. Without ``student``, the pair takes
+        :meth:`default_student` (students are registered before pairs).
         """
         where = f"pair {source}->{target}"
         src, tgt = (
@@ -492,6 +519,13 @@ class Registry:
                 f"{self._origin}: {where}: every teacher of target {target!r} refuses source "
                 f"{source!r} ({', '.join(map(repr, refusing))}); such a pair cannot be trained."
             )
+        if student is None:
+            student = self.default_student()
+            if student is None:
+                raise PluginError(
+                    f"{self._origin}: {where} names no student and none is registered; "
+                    "register one with add_student (in specxform_add_students) or pass student=."
+                )
         self._require("student", student, where)  # students are registered before pairs
         pair = PairEntry(
             source=source,
@@ -535,7 +569,8 @@ class Registry:
                 f"{refusing[0]!r} accepts: {accepted}. See `specxform list pairs`."
             )
         return PairEntry(source=source, target=target,
-                         teacher=self.default_teacher(target, source))
+                         teacher=self.default_teacher(target, source),
+                         student=self.default_student())
 
     def _refusing_teachers(self, source: str, target: str) -> list[str]:
         """The target's teachers when all of them refuse ``source`` (else an empty list)."""

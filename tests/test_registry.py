@@ -227,6 +227,7 @@ def test_explicit_pair_carries_its_defaults(fresh: Registry) -> None:
 
 
 def test_implicit_pair_takes_the_default_teacher(fresh: Registry) -> None:
+    fresh.add_student("residual_cnn", factory=_factory)
     fresh.add_teacher("toy", target="pann", factory=_factory, num_classes=527, default=True)
     pair = fresh.pair("cense", "pann")
     assert not pair.explicit
@@ -613,3 +614,44 @@ def test_a_teacher_naming_an_unregistered_file_drops_its_plugin() -> None:
     with pytest.warns(PluginLoadWarning, match=r"dangling.*unknown weight file 'nowhere'"):
         loaded = load_plugins(extra=[("dangling", _Dangling())], autoload=False)
     assert "dangling" not in {t.name for t in loaded.registry.teachers()}
+
+
+# -- default student ---------------------------------------------------------------
+
+
+def test_default_student_is_the_declared_one_else_the_first(fresh: Registry) -> None:
+    assert fresh.default_student() is None
+    assert fresh.pair("cense", "pann").student is None  # nothing to pick yet
+    fresh.add_student("first", factory=_factory)
+    fresh.add_student("second", factory=_factory)
+    assert fresh.default_student() == "first"
+    fresh.add_student("chosen", factory=_factory, default=True)
+    assert fresh.default_student() == "chosen"
+    assert fresh.pair("cense", "pann").student == "chosen"
+    fresh.add_pair("bark", "pann")
+    assert fresh.pair("bark", "pann").student == "chosen"
+
+
+def test_a_second_default_student_is_refused_naming_both(fresh: Registry) -> None:
+    with fresh.registering_as(Origin("one")):
+        fresh.add_student("a", factory=_factory, default=True)
+    with (
+        fresh.registering_as(Origin("two")),
+        pytest.raises(PluginError, match=r"plugin 'two': student 'b' is declared the default, "
+                      r"but 'a' \(plugin 'one'\) already is"),
+    ):
+        fresh.add_student("b", factory=_factory, default=True)
+
+
+def test_a_pair_without_any_student_is_refused(fresh: Registry) -> None:
+    with (
+        fresh.registering_as(Origin("pairer")),
+        pytest.raises(PluginError, match=r"plugin 'pairer': pair cense->pann names no student"),
+    ):
+        fresh.add_pair("cense", "pann")
+
+
+def test_the_builtin_default_student_is_declared_by_the_builtins(registry: Registry) -> None:
+    name = registry.default_student()
+    assert name is not None and registry.student(name).default
+    assert registry.student(name).origin.distribution == "specxform"

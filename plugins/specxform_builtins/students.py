@@ -29,6 +29,7 @@ def specxform_add_students(registry: Registry) -> None:
         factory=residual_cnn,
         description="pinv - conv(pinv): 5 replication-padded 3x5 convolutions, 64 channels "
         "(186,497 parameters)",
+        default=True,  # the student of every pair that names none
     )
     registry.add_student(
         "coarse_texture",
