@@ -280,10 +280,47 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         yield Path(tmp)
         # mkstemp creates the file private (0600); give it the permissions open() would.
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        move_into_place(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    Parameters
+    ----------
+    path : path-like
+        The destination; its folder is created if needed.
+    data : bytes
+        The whole content.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def move_into_place(finished: str | Path, path: str | Path) -> Path:
+    """Rename the complete file ``finished`` onto ``path`` in one atomic step.
+
+    The last step of every atomic write (:func:`atomic_write`, and a verified
+    download's ``.part`` in :func:`specxform.weights.fetch`): ``finished`` must
+    be in the same folder as ``path`` (same file system), so that readers see
+    the old file or the whole new one. The modification time is kept.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    os.replace(finished, path)
+    return Path(path)
 
 
 def _umask() -> int:

@@ -45,6 +45,7 @@ import attrs
 import platformdirs
 
 from specxform.errors import CheckpointError, WeightsError
+from specxform.io import move_into_place
 
 if TYPE_CHECKING:  # imported on use: listing weight files must stay fast
     import http.client
@@ -529,7 +530,7 @@ def fetch(
     except WeightsError:
         part.unlink(missing_ok=True)
         raise
-    os.replace(part, target)  # keeps the modification time: remember it as verified
+    move_into_place(part, target)  # keeps the modification time: remember it as verified
     _remember(weight, target)
     return target
 

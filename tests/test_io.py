@@ -189,6 +189,32 @@ def test_atomic_write_replaces_and_follows_umask(tmp_path: Path) -> None:
     assert leftovers(target.parent) == []
 
 
+def test_write_atomic_bytes_replaces_the_whole_file(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "state.json"
+    assert io.write_atomic_bytes(target, b"old") == target
+    assert io.write_atomic_bytes(target, b"new") == target
+    assert target.read_bytes() == b"new" and leftovers(target.parent) == []
+
+
+def test_move_into_place_keeps_the_modification_time(tmp_path: Path) -> None:
+    part, target = tmp_path / "w.bin.part", tmp_path / "w.bin"
+    target.write_bytes(b"stale")
+    part.write_bytes(b"verified")
+    os.utime(part, ns=(1_000_000_000, 1_000_000_000))
+    assert io.move_into_place(part, target) == target
+    assert target.read_bytes() == b"verified" and not part.exists()
+    assert target.stat().st_mtime_ns == 1_000_000_000
+
+
+def test_the_cache_and_the_weights_use_the_io_atomic_write() -> None:
+    from specxform import weights
+    from specxform.training import cache
+
+    assert cache.atomic_path is io.atomic_write
+    assert cache.atomic_write_bytes is io.write_atomic_bytes
+    assert weights.move_into_place is io.move_into_place
+
+
 def test_staged_folder_moves_outputs_on_success(tmp_path: Path, levels) -> None:
     out = tmp_path / "out"
     with io.StagedFolder(out) as staged:

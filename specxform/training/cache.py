@@ -45,11 +45,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import shutil
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -71,6 +69,8 @@ from torch import nn
 from specxform.audio import load_audio, resample, warn_bandwidth
 from specxform.datasets import Clip
 from specxform.errors import InputError, PluginError, SpecError
+from specxform.io import atomic_write as atomic_path  # one atomic-write mechanism
+from specxform.io import write_atomic_bytes as atomic_write_bytes
 from specxform.representations.frontend import RepresentationTransform
 from specxform.representations.specs import Representation
 from specxform.transcoders.pinv import PinvTranscoder
@@ -241,27 +241,6 @@ class CacheSpec:
     def folder(self, root: Path) -> Path:
         name = f"{self.source.name}-{self.target.name}-{self.teacher_name}-{self.key[:16]}"
         return Path(root) / name
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A fresh temporary name beside ``path``, renamed onto ``path`` if the block succeeds.
-
-    The block creates the file (so it gets the usual umask permissions); on an
-    error it is removed, and a kill leaves only a hidden ``.*.tmp`` file behind.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    with atomic_path(Path(path)) as tmp:
-        tmp.write_bytes(data)
 
 
 # ------------------------------------------------------------------------- chunking
