@@ -64,6 +64,7 @@ from threadpoolctl import threadpool_limits
 from torch import Tensor, nn
 
 from specxform.audio import load_audio
+from specxform.errors import SpecxformError
 from specxform.plugins import get_registry
 from specxform.representations.frontend import RepresentationTransform
 from specxform.representations.specs import Representation
@@ -196,6 +197,17 @@ class Chain:
         return self.teacher(mel, self.aux(levels) if self.aux else None).probs
 
 
+def pair_student_config(student_name: str, target_name: str) -> dict[str, Any]:
+    """The student options the (cense, target) pair declares, when the chain uses its student:
+    the chain then measures the shipped transcoder's shape."""
+    registry = get_registry()
+    try:
+        pair = registry.pair(SOURCE, target_name)
+    except SpecxformError:
+        return {}
+    return dict(pair.student_config) if pair.student == student_name else {}
+
+
 def build_chain(target_name: str, teacher_name: str, student_name: str = "residual_cnn"
                 ) -> Chain:
     """The chain to ``target_name`` with the student (seed 0) and the teacher: SoundAQnet
@@ -204,7 +216,8 @@ def build_chain(target_name: str, teacher_name: str, student_name: str = "residu
     source, target = registry.representation(SOURCE), registry.representation(target_name)
     entry = registry.teacher(teacher_name)
     torch.manual_seed(0)
-    student = registry.student(student_name).factory(source, target)
+    config = pair_student_config(student_name, target_name)
+    student = registry.student(student_name).factory(source, target, **config)
     transcoder = Transcoder(PinvTranscoder(source, target), student).eval()
     if entry.weights:
         teacher, weights = entry.factory(pretrained=False), "random init"
@@ -414,7 +427,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{' x '.join(map(str, facts['mel_shape']))}. RTF = seconds of audio per second of "
         f"wall time, median of {result['options']['repeats']} interleaved rounds after two "
         f"warm-up calls, `torch.inference_mode()`. Students: `residual_cnn` reference "
-        f"configuration unless the chain names `coarse_texture`, random init. Teachers: "
+        f"configuration unless the chain names `coarse_texture` (then in the options the pair "
+        f"declares for its shipped transcoder), random init. Teachers: "
         f"{chains}.",
         "",
         machine_line(result),
