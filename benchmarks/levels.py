@@ -123,9 +123,9 @@ def train_checkpoint(folder: Path, teacher_name: str) -> Path:
     teacher = registry.teacher(teacher_name).factory()
     cache = build_cache(clips, source=registry.representation("cense"),
                         target=registry.representation(target), teacher=teacher,
-                        teacher_name=teacher_name, root=folder / "cache", progress=False)
+                        teacher_name=teacher_name, root=folder / "cache")
     result = train(cache, split, teacher, out_dir=folder / "run", teacher_name=teacher_name,
-                   student_config=STUDENT, registry=registry, progress=False,
+                   student_config=STUDENT, registry=registry,
                    tensorboard=False, config=TrainConfig(epochs=1, batch_size=8, device="cpu"))
     return result.best_checkpoint
 

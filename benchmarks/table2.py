@@ -74,8 +74,9 @@ from specxform.representations.frontend import apply_scaling
 from specxform.representations.specs import MelFilterbank, Representation
 from specxform.teachers.labels import teacher_labels
 from specxform.training.cache import Chunking, FeatureCache, build_cache
+from specxform.training.checkpoint import read_checkpoint
 from specxform.training.losses import LossConfig
-from specxform.training.trainer import TrainConfig, read_checkpoint, select_device, train
+from specxform.training.trainer import TrainConfig, select_device, train
 from specxform.transcoders.pinv import PinvTranscoder, invert_scaling
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -501,7 +502,7 @@ def run(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
     result = evaluate_methods(cache, rows, teacher, methods(
         cache, found, teacher_name=args.teacher, digest=digest, registry=registry,
         device=device), device=device, batch_size=args.batch_size, n_boot=args.bootstrap,
-        seed=args.seed, n_examples=args.examples, progress=sys.stderr.isatty())
+        seed=args.seed, n_examples=args.examples, progress=None)
     majority, estimate = majority_agreement(cache, rows, n_boot=args.bootstrap, seed=args.seed)
     names = teacher_labels(teacher, cache.probs.shape[1]).names
     report = make_report(result, names, source=args.source, target=args.target,

@@ -264,8 +264,7 @@ def _trainer_block(cache: FeatureCache, split: Split, teacher: nn.Module, out: P
     started = time.perf_counter()
     result = train(cache, split, teacher, out_dir=out, teacher_name=TEACHER,
                    config=TrainConfig(epochs=options.epochs, batch_size=options.batch_size,
-                                      device="cpu", precision="fp32"),
-                   progress=False, tensorboard=False)
+                                      device="cpu", precision="fp32"), tensorboard=False)
     wall = time.perf_counter() - started
     seconds = sum(row["seconds"] for row in result.history)
     chunks = sum(row["chunks_per_s"] * row["seconds"] for row in result.history)
@@ -345,8 +344,7 @@ def _cache_of(options: dict[str, Any], teacher: nn.Module, target: str) -> tuple
     def build() -> FeatureCache:
         return build_cache(clips, source=registry.representation(SOURCE),
                            target=registry.representation(target), teacher=teacher,
-                           teacher_name=options["teacher"], root=Path(options["root"]),
-                           progress=False)
+                           teacher_name=options["teacher"], root=Path(options["root"]))
 
     return clips, build
 
@@ -375,7 +373,7 @@ def memory_worker(kind: str, options: dict[str, Any]) -> dict[str, Any]:
             train(cache, split, teacher, out_dir=Path(options["root"]) / f"run{len(clips)}",
                   teacher_name=options["teacher"], student_config=MEMORY_STUDENT,
                   config=TrainConfig(epochs=1, batch_size=options["batch_size"], device="cpu",
-                                     precision="fp32"), progress=False, tensorboard=False,
+                                     precision="fp32"), tensorboard=False,
                   on_batch=lambda epoch, step: trajectory(step + 1))
     assert cache is not None
     return {"what": "cache build" if kind == "build" else "training (1 epoch)",

@@ -202,14 +202,14 @@ def trained(checkpoint: str | Path) -> Transcoder:
     ``checkpoint`` is a file, a run folder or the name of a shipped transcoder
     (``"cense-yamnet"``).
     """
-    from specxform.training.trainer import resolve_checkpoint
+    from specxform.training.checkpoint import resolve_checkpoint
 
     return _trained(str(resolve_checkpoint(checkpoint).resolve()))
 
 
 @functools.lru_cache(maxsize=4)
 def _trained(checkpoint: str) -> Transcoder:
-    from specxform.training.trainer import load_student  # deferred: the trainer pulls in the cache
+    from specxform.training.checkpoint import load_student  # deferred: torch and the cache
 
     model = load_student(checkpoint)
     check_weights(model, checkpoint, "transcoder")

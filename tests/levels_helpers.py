@@ -135,10 +135,10 @@ def make_checkpoint(folder: Path, teacher_name: str = "lvl") -> Path:
     teacher = registry.teacher(teacher_name).factory()
     cache = build_cache(clips, source=registry.representation("cense"),
                         target=registry.representation("pann"), teacher=teacher,
-                        teacher_name=teacher_name, root=folder / "cache", progress=False)
+                        teacher_name=teacher_name, root=folder / "cache")
     result = train(cache, split, teacher, out_dir=folder / "run", teacher_name=teacher_name,
                    student_config={"layers": 2, "channels": 4}, registry=registry,
-                   progress=False, tensorboard=False,
+                   tensorboard=False,
                    config=TrainConfig(epochs=1, batch_size=4, device="cpu"))
     return result.best_checkpoint
 

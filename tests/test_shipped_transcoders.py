@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from specxform.plugins import get_registry
-from specxform.training.trainer import load_model, resolve_checkpoint
+from specxform.training.checkpoint import load_model, resolve_checkpoint
 
 SHIPPED = [p for p in get_registry().pairs() if p.checkpoint]
 

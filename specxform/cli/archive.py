@@ -227,7 +227,7 @@ def _spec(args: argparse.Namespace) -> Any:
     from specxform import plugins
     from specxform.archive import ModelSpec
     from specxform.cli.classify_levels import trained_chunk_seconds
-    from specxform.training.trainer import read_checkpoint, resolve_checkpoint
+    from specxform.training.checkpoint import read_checkpoint, resolve_checkpoint
 
     source = args.source or read_checkpoint(args.checkpoint)["description"]["source"]["name"]
     if args.window is None:

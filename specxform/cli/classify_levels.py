@@ -408,7 +408,7 @@ def _write(args: argparse.Namespace, model: LevelModel, results: dict[str, Level
 
 def trained_chunk_seconds(checkpoint: str | Path) -> float:
     """The chunk length a checkpoint was trained on (1 s for checkpoints that do not say)."""
-    from specxform.training.trainer import read_checkpoint
+    from specxform.training.checkpoint import read_checkpoint
 
     chunking = read_checkpoint(checkpoint)["description"].get("cache", {}).get("chunking", {})
     return float(chunking.get("seconds", 1.0))

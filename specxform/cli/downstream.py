@@ -27,7 +27,7 @@ from specxform.errors import CheckpointError, InputError, InputWarning, SpecErro
 #: specxform.transcoders.pinv.METHODS, repeated so that building the parser does not import torch.
 PINV_METHODS = ("pinv", "nnls", "ridge")
 BUILTIN_METHODS = ("true", *PINV_METHODS)
-#: specxform.evaluation.downstream.SCHEMES, repeated so that building the parser does not
+#: specxform.evaluation.folds.SCHEMES, repeated so that building the parser does not
 #: import torch.
 SCHEMES = ("auto", "folds", "split", "grouped")
 #: Files ``-o DIR`` receives.
@@ -108,7 +108,7 @@ def _load_checkpoints(args: argparse.Namespace, registry: Any, teacher_name: str
                       device: Any) -> dict[str, Any]:
     """``{NAME: TrainedModel}``, each checked against the pair and the teacher."""
     from specxform.api import check_weights
-    from specxform.training.trainer import load_model
+    from specxform.training.checkpoint import load_model
 
     models = {}
     for name, path in args.checkpoint:
@@ -188,10 +188,23 @@ def _cache_pair(cache: Any) -> tuple[Any, Any]:
             Representation.from_dict(cache.manifest["target"]))
 
 
+def _as_flags(message: str) -> str:
+    """The library's parameter wording (`folds=5`, `scheme='grouped'`) as this command's flags."""
+    import re
+
+    def flag(found: re.Match[str]) -> str:
+        value = found[2].strip("'\"") if found[2] else ""
+        return f"--{found[1]}" + (f" {value}" if value else "")
+
+    return re.sub(r"`(\w+)(?:=([^`]*))?`", flag, message)
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate every method, print the result, write the files of ``-o``."""
     from specxform import plugins, weights
-    from specxform.evaluation.downstream import ProbeConfig, dataset_folds, evaluate_probes
+    from specxform.evaluation.downstream import evaluate_probes
+    from specxform.evaluation.folds import dataset_folds
+    from specxform.evaluation.probe import ProbeConfig
     from specxform.training.cache import Chunking, build_cache
     from specxform.training.trainer import select_device
 
@@ -205,8 +218,11 @@ def run(args: argparse.Namespace) -> int:
     teacher_name, teacher = common.pair_teacher(registry, args)
     models = _load_checkpoints(args, registry, teacher_name, device)
     dataset = _dataset(registry, args)
-    folds, scheme = dataset_folds(dataset, scheme=args.scheme, folds=args.folds, seed=args.seed,
-                                  validate=args.validate)
+    try:
+        folds, scheme = dataset_folds(dataset, scheme=args.scheme, folds=args.folds,
+                                      seed=args.seed, validate=args.validate)
+    except (InputError, SpecError) as exc:  # the library names parameters; say the flags
+        raise type(exc)(_as_flags(str(exc))) from exc
     progress = common.stderr().is_terminal
     chunking = Chunking.for_teacher(registry.teacher(teacher_name), seconds=args.chunk_seconds,
                                     normalise=args.normalise)

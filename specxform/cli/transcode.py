@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _checkpoint_summary(checkpoint: str) -> dict[str, Any]:
     """What a checkpoint applies, for the report: its path, student and PINV method."""
-    from specxform.training.trainer import read_checkpoint
+    from specxform.training.checkpoint import read_checkpoint
 
     desc = read_checkpoint(checkpoint)["description"]
     return {"method": "checkpoint", "checkpoint": str(checkpoint),

@@ -286,7 +286,7 @@ class AudioDataset:
         if not self.folds:
             raise InputError(
                 f"dataset {self.name!r} has no official cross-validation folds; use a grouped "
-                "k-fold split instead (specxform.evaluation.downstream.grouped_folds)."
+                "k-fold split instead (specxform.evaluation.folds.grouped_folds)."
             )
         return tuple(subset_split(self.clips, train=train, valid=valid, test=test)
                      for train, valid, test in self.folds)

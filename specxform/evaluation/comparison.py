@@ -13,7 +13,7 @@ intervals over files; see :mod:`specxform.evaluation.metrics`).
 
 Methods come from :func:`pinv_method` (``pinv``, ``nnls``, ``ridge``: the
 derived :class:`~specxform.transcoders.pinv.PinvTranscoder`) and :func:`checkpoint_method`
-(any checkpoint of :mod:`specxform.training.trainer`: a student, or a retrained
+(any checkpoint of :mod:`specxform.training.checkpoint`: a student, or a retrained
 teacher), which checks that the checkpoint transcodes the evaluated pair for
 the evaluated teacher. A checkpoint also records the clips it was trained and
 validated on; :attr:`EvaluationResult.overlap` counts the evaluated files
@@ -33,16 +33,15 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor, nn
 
 from specxform.errors import CheckpointError, InputError, SpecError
 from specxform.evaluation.metrics import AgreementAccumulator, Estimate, Metrics, bootstrap
+from specxform.progress import ProgressCallback, report
 from specxform.registry import Registry
 from specxform.representations.specs import Representation
 from specxform.training.cache import FeatureCache, teacher_digest
-from specxform.training.trainer import load_model
+from specxform.training.checkpoint import load_model
 from specxform.transcoders.pinv import METHODS as PINV_METHODS
 from specxform.transcoders.pinv import PinvTranscoder
 
@@ -159,7 +158,7 @@ def checkpoint_method(name: str, checkpoint: str | Path, *, source: Representati
     if model.teacher_name != teacher_name:
         raise CheckpointError(
             f"{label} was trained for teacher {model.teacher_name!r}, not {teacher_name!r}; "
-            f"evaluate it with --teacher {model.teacher_name}, or give a checkpoint trained "
+            f"evaluate it with `teacher_name={model.teacher_name!r}`, or give a checkpoint trained "
             f"for {teacher_name!r}."
         )
     saved = model.description["teacher"].get("digest")
@@ -167,7 +166,7 @@ def checkpoint_method(name: str, checkpoint: str | Path, *, source: Representati
         raise CheckpointError(
             f"{label} was trained against other weights of teacher {teacher_name!r} (digest "
             f"{saved[:12]}..., evaluated {teacher_digest[:12]}...); pass the weights it was "
-            "trained with (--weights) or retrain it."
+            "trained with (the teacher's weight file) or retrain it."
         )
     split = model.description.get("split") or {}
     trained_on = [*split.get("train", ()), *split.get("valid", ())]
@@ -284,12 +283,6 @@ def example_rows(cache: FeatureCache, rows: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(picks, dtype=np.int64)
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-                    disable=not enabled)
-
-
 def _tensor(array: np.ndarray, device: torch.device) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
@@ -312,7 +305,8 @@ def evaluate_methods(cache: FeatureCache, rows: Any, teacher: nn.Module,
                      methods: Sequence[Method], *, batch_size: int = 64,
                      device: torch.device | str = "cpu", n_boot: int = 1000,
                      confidence: float = 0.95, seed: int = 0, n_examples: int = 3,
-                     top_k: Sequence[int] = (1, 3, 5), progress: bool = False
+                     top_k: Sequence[int] = (1, 3, 5),
+                     progress: ProgressCallback | None = None
                      ) -> EvaluationResult:
     """Score every method on the cached chunks ``rows`` (all methods on the same chunks).
 
@@ -334,8 +328,9 @@ def evaluate_methods(cache: FeatureCache, rows: Any, teacher: nn.Module,
         Chunks whose Mels are kept for figures (:func:`example_rows`).
     top_k : sequence of int
         The ``top{k}`` metrics.
-    progress : bool
-        Show a progress bar on stderr.
+    progress : callable, optional
+        Receives a :class:`~specxform.progress.ProgressEvent` per batch (task
+        ``"evaluating <methods>"``: chunks done of ``len(rows)``).
 
     Returns
     -------
@@ -353,14 +348,13 @@ def evaluate_methods(cache: FeatureCache, rows: Any, teacher: nn.Module,
             for name in prepared}
     wanted = set(example_rows(cache, rows, n_examples).tolist())
     examples: dict[int, dict[str, Any]] = {}
-    with _progress(progress) as bar:
-        task = bar.add_task(f"evaluating {', '.join(prepared)}", total=len(rows))
-        for start in range(0, len(rows), batch_size):
-            chunk_rows = rows[start : start + batch_size]
-            batch = cache.take(chunk_rows)
-            _score_batch(batch, prepared, teacher, accs, device,
-                         _example_slots(chunk_rows, wanted, examples, batch))
-            bar.advance(task, len(chunk_rows))
+    task = f"evaluating {', '.join(prepared)}"
+    for start in range(0, len(rows), batch_size):
+        chunk_rows = rows[start : start + batch_size]
+        batch = cache.take(chunk_rows)
+        _score_batch(batch, prepared, teacher, accs, device,
+                     _example_slots(chunk_rows, wanted, examples, batch))
+        report(progress, task, start + len(chunk_rows), len(rows))
     metrics = {name: acc.result(n_boot=n_boot, confidence=confidence, seed=seed)
                for name, acc in accs.items()}
     names = cache.files

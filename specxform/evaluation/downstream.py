@@ -17,22 +17,9 @@ auxiliary inputs (``aux_student.*``, e.g. SoundAQnet's loudness computed from
 the levels). A clip none of whose chunks was cached (digital silence) has no
 feature and is left out.
 
-Training (reference defaults, :class:`ProbeConfig`): BCE on one-hot (single
-label) or multi-hot (multi-label) targets, Adam with learning rate 1e-3, 30
-epochs, batches of 32 clips. With a validation part the state of the epoch
-with the lowest validation BCE is kept; without one, the last.
-
-Evaluation schemes (:func:`dataset_folds`, ``scheme="auto"`` picks the first
-the dataset has):
-
-- ``folds``: its official cross-validation folds, each testing once
-  (UrbanSound8K's ten; ESC-50's five, or those present);
-- ``split``: its official split (SONYC-UST): train on ``train``, test on
-  ``test`` (``validate`` selects the epoch when asked);
-- ``grouped``: grouped K-fold cross-validation, no group in two folds, groups
-  spread so that each fold gets a similar number of clips of each class
-  (:func:`assign_group_folds`); any dataset (``folder``, or UrbanSound8K fold
-  1 alone, grouped by ``fsID``).
+The probe and its training live in :mod:`specxform.evaluation.probe`, the
+evaluation folds and schemes in :mod:`specxform.evaluation.folds`, the
+bootstrap in :mod:`specxform.evaluation.metrics`.
 
 Scores: single-label tasks use the accuracy of the argmax; multi-label ones
 the macro-averaged area under the precision-recall curve (average precision,
@@ -40,100 +27,49 @@ the macro-averaged area under the precision-recall curve (average precision,
 the micro F1 at the 0.5 threshold. Cross-validation reports the mean over
 folds with a percentile bootstrap interval over folds and the standard
 deviation; a single split a bootstrap interval over test clips.
+
+May import: the contracts, the training cache and the rest of
+:mod:`specxform.evaluation`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from torch import Tensor, nn
+from torch import nn
 
-from specxform.datasets import AudioDataset, Clip, Split
+from specxform.datasets import Clip
 from specxform.errors import InputError, SpecError
-from specxform.evaluation.metrics import Estimate, bootstrap
+from specxform.evaluation.folds import Fold
+from specxform.evaluation.metrics import Estimate, bootstrap, bootstrap_metric
+from specxform.evaluation.probe import ProbeConfig, predict, train_probe
+from specxform.progress import ProgressCallback, report
 from specxform.training.cache import FeatureCache
 
 __all__ = [
-    "SCHEMES",
+    "METRICS",
     "DownstreamResult",
-    "Fold",
     "FoldScore",
     "MethodResult",
-    "Probe",
-    "ProbeConfig",
     "accuracy",
-    "assign_group_folds",
     "average_precision",
     "clip_means",
-    "dataset_folds",
     "evaluate_probes",
-    "grouped_folds",
     "label_matrix",
     "macro_auprc",
     "micro_f1",
-    "predict",
-    "resolve_scheme",
     "task_of",
-    "train_probe",
     "transcoded_features",
     "true_features",
 ]
 
 #: The metric of each task: argmax accuracy, or macro-averaged average precision.
 METRICS = {"single": "accuracy", "multi": "macro_auprc"}
-
-
-def _positive_int(instance: object, attribute: attrs.Attribute, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise SpecError(f"{attribute.name} must be an int >= 1, got {value!r}.")
-
-
-@attrs.frozen
-class ProbeConfig:
-    """How a probe is trained (the paper's downstream defaults).
-
-    Parameters
-    ----------
-    epochs : int
-        Passes over the training clips (30).
-    batch_size : int
-        Clips per Adam step (32).
-    lr : float
-        Adam learning rate (1e-3).
-    hidden : int
-        Width of the first linear layer (100).
-    seed : int
-        Seeds the probe's initialisation and the clip order.
-    threshold : float
-        Decision threshold of multi-label tasks, for the F1 score (0.5).
-    standardise : bool
-        Standardise each input feature with the training clips' mean and
-        standard deviation (off in the reference protocol).
-    """
-
-    epochs: int = attrs.field(default=30, validator=_positive_int)
-    batch_size: int = attrs.field(default=32, validator=_positive_int)
-    lr: float = attrs.field(default=1e-3, converter=float)
-    hidden: int = attrs.field(default=100, validator=_positive_int)
-    seed: int = 0
-    threshold: float = attrs.field(default=0.5, converter=float)
-    standardise: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise SpecError(f"lr must be a positive number, got {self.lr!r}; e.g. 1e-3.")
-        if not 0 < self.threshold < 1:
-            raise SpecError(f"threshold must be between 0 and 1, got {self.threshold!r}.")
-
-    def to_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self)
 
 
 # ------------------------------------------------------------------------------ features
@@ -175,16 +111,10 @@ def true_features(cache: FeatureCache) -> tuple[np.ndarray, np.ndarray]:
     return clip_means(cache.probs, cache.file_index, len(cache.files))
 
 
-def _progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-                    disable=not enabled)
-
-
 @torch.no_grad()
 def transcoded_features(cache: FeatureCache, transcoder: nn.Module, classifier: nn.Module, *,
                         batch_size: int = 64, device: torch.device | str = "cpu",
-                        progress: bool = False, label: str = "transcoded"
+                        progress: ProgressCallback | None = None, label: str = "transcoded"
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Per-clip mean of the classifier's probabilities on the transcoded Mels of the cache.
 
@@ -199,10 +129,11 @@ def transcoded_features(cache: FeatureCache, transcoder: nn.Module, classifier: 
     batch_size : int
         Chunks per forward pass.
     device : torch device
-    progress : bool
-        Show a progress bar on stderr.
+    progress : callable, optional
+        Receives a :class:`~specxform.progress.ProgressEvent` per batch (task
+        ``"<label>: teacher outputs"``: chunks done of all).
     label : str
-        Its description.
+        Names the method in the progress task.
 
     Returns
     -------
@@ -214,16 +145,15 @@ def transcoded_features(cache: FeatureCache, transcoder: nn.Module, classifier: 
     classifier = classifier.to(device).eval()
     n_chunks = len(cache)
     out: list[np.ndarray] = []
-    with _progress(progress) as bar:
-        task = bar.add_task(f"{label}: teacher outputs", total=n_chunks)
-        for start in range(0, n_chunks, batch_size):
-            batch = cache.take(np.arange(start, min(start + batch_size, n_chunks)))
-            levels = torch.from_numpy(np.ascontiguousarray(batch["source"])).to(device)
-            aux = {k.removeprefix("aux_student."): torch.from_numpy(np.ascontiguousarray(v))
-                   .to(device) for k, v in batch.items() if k.startswith("aux_student.")}
-            probs = classifier(transcoder(levels), aux or None).probs
-            out.append(probs.double().cpu().numpy())
-            bar.advance(task, len(levels))
+    task = f"{label}: teacher outputs"
+    for start in range(0, n_chunks, batch_size):
+        batch = cache.take(np.arange(start, min(start + batch_size, n_chunks)))
+        levels = torch.from_numpy(np.ascontiguousarray(batch["source"])).to(device)
+        aux = {k.removeprefix("aux_student."): torch.from_numpy(np.ascontiguousarray(v))
+               .to(device) for k, v in batch.items() if k.startswith("aux_student.")}
+        probs = classifier(transcoder(levels), aux or None).probs
+        out.append(probs.double().cpu().numpy())
+        report(progress, task, start + len(levels), n_chunks)
     return clip_means(np.concatenate(out), cache.file_index, len(cache.files))
 
 
@@ -248,287 +178,6 @@ def label_matrix(clips: Sequence[Clip], classes: Sequence[str], task: str) -> np
         for name in present:
             y[row, index[name]] = 1.0
     return y
-
-
-# --------------------------------------------------------------------------------- folds
-
-
-@attrs.frozen
-class Fold:
-    """One train / valid / test partition of the clips (names relative to the dataset root)."""
-
-    name: str
-    train: tuple[str, ...]
-    valid: tuple[str, ...]
-    test: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "train": len(self.train), "valid": len(self.valid),
-                "test": len(self.test)}
-
-
-def _names(clips: Sequence[Clip]) -> tuple[str, ...]:
-    return tuple(c.name for c in clips)
-
-
-def _from_split(name: str, split: Split, *, validate: bool, merge_valid: bool) -> Fold:
-    train, valid = _names(split.train), _names(split.valid)
-    if not validate:
-        train, valid = (tuple(sorted(train + valid)) if merge_valid else train), ()
-    return Fold(name, train, valid, _names(split.test))
-
-
-def assign_group_folds(clips: Sequence[Clip], k: int, *, seed: int = 0) -> dict[str, int]:
-    """Give every group of ``clips`` a fold ``0 .. k - 1``, balancing classes and sizes.
-
-    Groups are shuffled with ``seed``, then taken largest first (stable); each
-    goes to the fold holding the fewest clips of the group's most common label,
-    then the fewest clips, then the lowest index. A group never spans folds.
-
-    Raises
-    ------
-    InputError
-        If there are fewer groups than folds.
-    SpecError
-        If ``k < 2``.
-    """
-    if not isinstance(k, int) or k < 2:
-        raise SpecError(f"cross-validation needs at least 2 folds, got {k!r}; e.g. --folds 5.")
-    members: dict[str, list[Clip]] = {}
-    for clip in sorted(clips, key=lambda c: c.name):
-        members.setdefault(clip.group, []).append(clip)
-    if len(members) < k:
-        raise InputError(
-            f"{len(members)} group(s) cannot fill {k} folds (no group may span two folds); "
-            f"use --folds {max(2, len(members))} or fewer, or add recordings."
-        )
-    shuffled = [str(g) for g in np.random.default_rng(seed).permutation(sorted(members))]
-    order = sorted(shuffled, key=lambda g: -len(members[g]))
-    sizes = np.zeros(k, dtype=np.int64)
-    per_label: dict[str | None, np.ndarray] = {}
-    folds: dict[str, int] = {}
-    for group in order:
-        labels = [c.label for c in members[group]]
-        main = max(sorted(set(labels), key=str), key=labels.count)
-        counts = per_label.setdefault(main, np.zeros(k, dtype=np.int64))
-        fold = min(range(k), key=lambda f: (counts[f], sizes[f], f))
-        folds[group] = fold
-        counts[fold] += len(members[group])
-        sizes[fold] += len(members[group])
-    return folds
-
-
-def grouped_folds(clips: Sequence[Clip], k: int = 5, *, seed: int = 0,
-                  validate: bool = False) -> tuple[Fold, ...]:
-    """Grouped K-fold cross-validation (see :func:`assign_group_folds`).
-
-    Fold ``i`` tests; with ``validate`` the previous fold (cyclically)
-    validates and the others train, otherwise all the others train.
-    """
-    assignment = assign_group_folds(clips, k, seed=seed)
-    parts: list[list[str]] = [[] for _ in range(k)]
-    for clip in sorted(clips, key=lambda c: c.name):
-        parts[assignment[clip.group]].append(clip.name)
-    folds = []
-    for i in range(k):
-        held = {i, (i - 1) % k} if validate else {i}
-        train = tuple(sorted(n for f in range(k) if f not in held for n in parts[f]))
-        valid = tuple(parts[(i - 1) % k]) if validate else ()
-        folds.append(Fold(f"fold{i + 1}", train, valid, tuple(parts[i])))
-    return tuple(folds)
-
-
-#: Evaluation schemes of :func:`dataset_folds`.
-SCHEMES = ("auto", "folds", "split", "grouped")
-#: Folds of the grouped scheme when none are given.
-DEFAULT_FOLDS = 5
-
-
-def _official_folds(dataset: AudioDataset, validate: bool) -> tuple[tuple[Fold, ...], str]:
-    if not dataset.folds:
-        raise InputError(
-            f"dataset {dataset.name!r} has no official cross-validation folds; use --scheme "
-            "split for its official split, or --scheme grouped for grouped K-fold "
-            "cross-validation."
-        )
-    try:
-        splits = dataset.cross_validation()
-    except InputError as exc:
-        raise InputError(f"{exc} The official folds cannot be made on this copy of "
-                         f"{dataset.name}; use --scheme grouped.") from exc
-    return (tuple(_from_split(f"fold{k}", s, validate=validate, merge_valid=True)
-                  for k, s in enumerate(splits, start=1)),
-            f"{dataset.name} official {len(splits)}-fold cross-validation")
-
-
-def _official_split(dataset: AudioDataset, validate: bool) -> tuple[tuple[Fold, ...], str]:
-    if dataset.subsets is None:
-        raise InputError(
-            f"dataset {dataset.name!r} has no official split; use --scheme grouped for "
-            "grouped K-fold cross-validation."
-        )
-    try:
-        split = dataset.split()
-    except InputError as exc:
-        raise InputError(f"{exc} The official split cannot be made on this copy of "
-                         f"{dataset.name}; use --scheme grouped.") from exc
-    return ((_from_split("test", split, validate=validate, merge_valid=False),),
-            f"official split ({split.scheme.removeprefix('subsets ')})")
-
-
-def resolve_scheme(dataset: AudioDataset, scheme: str = "auto") -> str:
-    """The scheme ``"auto"`` stands for on ``dataset`` (``folds``, ``split`` or ``grouped``)."""
-    if scheme not in SCHEMES:
-        raise SpecError(f"unknown scheme {scheme!r}; choose one of {', '.join(SCHEMES)}.")
-    if scheme != "auto":
-        return scheme
-    return "folds" if dataset.folds else "split" if dataset.subsets is not None else "grouped"
-
-
-def dataset_folds(dataset: AudioDataset, *, scheme: str = "auto", folds: int | None = None,
-                  seed: int = 0, validate: bool = False) -> tuple[tuple[Fold, ...], str]:
-    """The evaluation folds of ``dataset`` and a description of the scheme.
-
-    Parameters
-    ----------
-    dataset : AudioDataset
-    scheme : {"auto", "folds", "split", "grouped"}
-        ``"folds"``: the dataset's official cross-validation folds
-        (:meth:`AudioDataset.cross_validation`; with ``validate`` each fold's
-        validation subsets select the probe's epoch, without they train).
-        ``"split"``: its official split, train / test (``validate`` adds its
-        validation part, otherwise unused). ``"grouped"``:
-        :func:`grouped_folds` with ``folds`` folds over the dataset's groups,
-        whatever official partition it has (e.g. UrbanSound8K fold 1 alone,
-        grouped by ``fsID``). ``"auto"``: the first of these the dataset has
-        (:func:`resolve_scheme`).
-    folds : int, optional
-        Folds of the grouped scheme (default :data:`DEFAULT_FOLDS`); refused
-        with an official scheme, which has its own.
-    seed : int
-        Seed of the grouped folds.
-    validate : bool
-        Hold out a validation part (see ``scheme``).
-
-    Raises
-    ------
-    InputError
-        If the dataset lacks the official folds or split asked for, or they
-        cannot be made from the clips on disk.
-    SpecError
-        If ``folds`` is given with an official scheme, or the scheme is unknown.
-    """
-    chosen = resolve_scheme(dataset, scheme)
-    if chosen != "grouped" and folds is not None:
-        raise SpecError(
-            f"--folds {folds} sets the folds of grouped cross-validation, but {dataset.name} is "
-            f"evaluated by its official {'folds' if chosen == 'folds' else 'split'}; add "
-            f"--scheme grouped to use {folds} grouped folds, or leave --folds out."
-        )
-    if chosen == "folds":
-        return _official_folds(dataset, validate)
-    if chosen == "split":
-        return _official_split(dataset, validate)
-    k = DEFAULT_FOLDS if folds is None else folds
-    return (grouped_folds(dataset.clips, k, seed=seed, validate=validate),
-            f"grouped {k}-fold cross-validation (seed {seed})")
-
-
-# --------------------------------------------------------------------------------- probe
-
-
-class Probe(nn.Module):
-    """``Linear(n_inputs, hidden) -> Linear(hidden, n_classes)``, with fixed input scaling.
-
-    Input: clip features ``(batch, n_inputs)``; output: logits ``(batch, n_classes)``.
-    The buffers ``shift`` and ``scale`` standardise the input (0 and 1 unless set).
-    """
-
-    shift: Tensor
-    scale: Tensor
-
-    def __init__(self, n_inputs: int, n_classes: int, hidden: int = 100) -> None:
-        super().__init__()
-        self.layers = nn.Sequential(nn.Linear(n_inputs, hidden), nn.Linear(hidden, n_classes))
-        self.register_buffer("shift", torch.zeros(n_inputs))
-        self.register_buffer("scale", torch.ones(n_inputs))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layers((x - self.shift) / self.scale)
-
-
-def _tensor(x: np.ndarray) -> Tensor:
-    return torch.as_tensor(np.asarray(x, dtype=np.float32))
-
-
-def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> None:
-    if x.ndim != 2 or y.ndim != 2 or len(x) != len(y) or len(x) == 0:
-        raise InputError(
-            f"{what}: need features (clips, outputs) and targets (clips, classes) for the same "
-            f"clips, at least one; got shapes {x.shape} and {y.shape}."
-        )
-    if not np.all(np.isfinite(x)):
-        raise InputError(f"{what}: features hold NaN or inf; leave out clips without chunks.")
-
-
-def train_probe(x: np.ndarray, y: np.ndarray, *, config: ProbeConfig | None = None,
-                valid: tuple[np.ndarray, np.ndarray] | None = None, fold: int = 0) -> Probe:
-    """Train a :class:`Probe` with BCE and Adam.
-
-    Parameters
-    ----------
-    x : np.ndarray, shape (clips, outputs)
-        Clip features (teacher probabilities).
-    y : np.ndarray, shape (clips, classes)
-        One-hot or multi-hot targets.
-    config : ProbeConfig
-    valid : (x, y), optional
-        Validation clips: the epoch with the lowest validation BCE is kept.
-    fold : int
-        Mixed into the seed of the clip order, so folds differ.
-
-    Returns
-    -------
-    Probe
-        In eval mode, on the CPU.
-    """
-    config = config or ProbeConfig()
-    _check_xy(x, y, "probe training")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        probe = Probe(x.shape[1], y.shape[1], config.hidden)
-    xt, yt = _tensor(x), _tensor(y)
-    if config.standardise:
-        probe.shift.copy_(xt.mean(0))
-        probe.scale.copy_(xt.std(0, unbiased=False).clamp_min(1e-6))
-    optimiser = torch.optim.Adam(probe.parameters(), lr=config.lr)
-    loss_fn = nn.BCEWithLogitsLoss()
-    best, best_state = math.inf, None
-    for epoch in range(config.epochs):
-        probe.train()
-        order = np.random.default_rng([config.seed, fold, epoch]).permutation(len(x))
-        for start in range(0, len(order), config.batch_size):
-            rows = torch.from_numpy(order[start : start + config.batch_size])
-            loss = loss_fn(probe(xt[rows]), yt[rows])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-        if valid is not None:
-            probe.eval()
-            with torch.no_grad():
-                current = float(loss_fn(probe(_tensor(valid[0])), _tensor(valid[1])))
-            if current < best:
-                best = current
-                best_state = {k: v.clone() for k, v in probe.state_dict().items()}
-    if best_state is not None:
-        probe.load_state_dict(best_state)
-    return probe.eval()
-
-
-@torch.no_grad()
-def predict(probe: nn.Module, x: np.ndarray) -> np.ndarray:
-    """Sigmoid outputs of ``probe`` on features ``x``: ``(clips, classes)`` in [0, 1]."""
-    return torch.sigmoid(probe(_tensor(x))).double().numpy()
 
 
 # ------------------------------------------------------------------------------- metrics
@@ -591,21 +240,6 @@ def micro_f1(y: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float
     tp = float(np.sum(decided & truth))
     wrong = float(np.sum(decided != truth))
     return 1.0 if tp + wrong == 0 else 2 * tp / (2 * tp + wrong)
-
-
-def _bootstrap_clips(metric: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray,
-                     scores: np.ndarray, *, n_boot: int, confidence: float, seed: int
-                     ) -> Estimate:
-    """``metric`` on the test clips with a percentile bootstrap interval over clips."""
-    value = metric(y, scores)
-    draws = np.random.default_rng(seed).integers(0, len(y), (n_boot, len(y)))
-    samples = np.array([metric(y[d], scores[d]) for d in draws])
-    samples = samples[np.isfinite(samples)]
-    if len(samples) == 0:
-        return Estimate(value, value, value)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail])
-    return Estimate(value, float(low), float(high))
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -730,7 +364,7 @@ def _method_result(method: str, task: str, folds: Sequence[_Scored], predictions
     if len(folds) == 1:
         _, y, scores, _ = folds[0]
         metric = accuracy if task == "single" else macro_auprc
-        estimate = _bootstrap_clips(metric, y, scores, n_boot=n_boot, confidence=confidence,
+        estimate = bootstrap_metric(metric, y, scores, n_boot=n_boot, confidence=confidence,
                                     seed=seed)
         std = 0.0
     else:
@@ -744,7 +378,8 @@ def evaluate_probes(features: Mapping[str, np.ndarray], names: Sequence[str],
                     clips: Sequence[Clip], folds: Sequence[Fold], *, classes: Sequence[str],
                     config: ProbeConfig | None = None, n_boot: int = 1000,
                     confidence: float = 0.95, scheme: str = "", dataset: str = "",
-                    progress: bool = False, info: Mapping[str, Any] | None = None
+                    progress: ProgressCallback | None = None,
+                    info: Mapping[str, Any] | None = None
                     ) -> DownstreamResult:
     """Train and score a probe per method and fold; the same folds and seeds for every method.
 
@@ -764,8 +399,9 @@ def evaluate_probes(features: Mapping[str, np.ndarray], names: Sequence[str],
         Bootstrap draws and interval level.
     scheme, dataset : str
         Recorded in the result.
-    progress : bool
-        Show a progress bar (methods x folds) on stderr.
+    progress : callable, optional
+        Receives a :class:`~specxform.progress.ProgressEvent` per trained probe
+        (task ``"probes"``: probes done of methods x folds).
     info : mapping, optional
         Extra fields for :meth:`DownstreamResult.to_dict` (teacher, pair...).
 
@@ -788,18 +424,16 @@ def evaluate_probes(features: Mapping[str, np.ndarray], names: Sequence[str],
     if task == "single":
         usable &= y.any(axis=1)
     index = {n: i for i, n in enumerate(names) if usable[i]}
-    results = []
-    with _progress(progress) as bar:
-        job = bar.add_task("probes", total=len(features) * len(folds))
-        for method, x in features.items():
-            scored = []
-            for number, fold in enumerate(folds):
-                scored.append(_fold_score(fold, number, np.asarray(x), y, index, task, config))
-                bar.advance(job)
-            results.append(_method_result(method, task, scored,
-                                          _predictions(scored, names, classes, task),
-                                          n_boot=n_boot, confidence=confidence,
-                                          seed=config.seed))
+    results: list[MethodResult] = []
+    total = len(features) * len(folds)
+    for method, x in features.items():
+        scored = []
+        for number, fold in enumerate(folds):
+            scored.append(_fold_score(fold, number, np.asarray(x), y, index, task, config))
+            report(progress, "probes", len(results) * len(folds) + number + 1, total)
+        results.append(_method_result(method, task, scored,
+                                      _predictions(scored, names, classes, task),
+                                      n_boot=n_boot, confidence=confidence, seed=config.seed))
     tested = {n for f in folds for n in f.test}
     return DownstreamResult(
         dataset=dataset, task=task, metric=METRICS[task], classes=tuple(classes), scheme=scheme,

@@ -36,7 +36,7 @@ numbers, not for the Mels.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -49,8 +49,11 @@ __all__ = [
     "Estimate",
     "Metrics",
     "bootstrap",
+    "bootstrap_metric",
     "kl_normalised",
     "kl_reference",
+    "percentile_interval",
+    "resample",
 ]
 
 #: Probability floor inside logarithms.
@@ -192,13 +195,9 @@ class AgreementAccumulator:
             raise InputError("no chunk was added; nothing to score.")
         state = _FileState(self, seen)
         point = state.metrics(np.arange(len(seen)))
-        draws = np.random.default_rng(seed).integers(0, len(seen), (n_boot, len(seen)))
-        samples = {k: np.array([state.metrics(d)[k] for d in draws]) for k in point}
-        tail = (1 - confidence) / 2 * 100
-        estimates = {}
-        for name, value in point.items():
-            low, high = np.percentile(samples[name], [tail, 100 - tail]) if n_boot else (value,) * 2
-            estimates[name] = Estimate(float(value), float(low), float(high))
+        resamples = [state.metrics(d) for d in resample(len(seen), n_boot, seed)]
+        estimates = {name: percentile_interval(value, [r[name] for r in resamples], confidence)
+                     for name, value in point.items()}
         true_top = state.true_top
         per_class = {int(c): (int((true_top == c).sum()), int(state.agree[true_top == c].sum()))
                      for c in np.unique(true_top)}
@@ -231,14 +230,49 @@ class _FileState:
         return out
 
 
+def resample(n_items: int, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap draws: ``(n_boot, n_items)`` indices into ``n_items`` items, with replacement."""
+    return np.random.default_rng(seed).integers(0, n_items, (n_boot, n_items))
+
+
+def percentile_interval(value: float, samples: Any, confidence: float) -> Estimate:
+    """``value`` with the percentile interval of its bootstrap ``samples`` at ``confidence``.
+
+    With no sample (``n_boot=0``) the interval is the value itself.
+    """
+    samples = np.asarray(samples, dtype=np.float64).reshape(-1)
+    if len(samples) == 0:
+        return Estimate(float(value), float(value), float(value))
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(samples, [tail, 100 - tail])
+    return Estimate(float(value), float(low), float(high))
+
+
 def bootstrap(per_file: Any, *, n_boot: int = 1000, confidence: float = 0.95,
               seed: int = 0) -> Estimate:
     """Mean of per-file values with a percentile bootstrap interval over files."""
     values = np.asarray(per_file, dtype=np.float64).reshape(-1)
     if len(values) == 0:
         raise InputError("no value to bootstrap.")
-    draws = np.random.default_rng(seed).integers(0, len(values), (n_boot, len(values)))
-    means = values[draws].mean(axis=1) if n_boot else np.array([values.mean()])
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return Estimate(float(values.mean()), float(low), float(high))
+    means = values[resample(len(values), n_boot, seed)].mean(axis=1)
+    return percentile_interval(values.mean(), means, confidence)
+
+
+def bootstrap_metric(metric: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray,
+                     scores: np.ndarray, *, n_boot: int = 1000, confidence: float = 0.95,
+                     seed: int = 0) -> Estimate:
+    """``metric(y, scores)`` with a percentile bootstrap interval over rows (e.g. test clips).
+
+    Parameters
+    ----------
+    metric : callable
+        ``metric(y, scores) -> float`` on row-aligned arrays.
+    y, scores : np.ndarray, shape (rows, ...)
+        Targets and scores, resampled together.
+
+    Draws on which the metric is undefined (NaN, e.g. no positive clip for an
+    average precision) are left out of the interval.
+    """
+    value = metric(y, scores)
+    samples = np.array([metric(y[d], scores[d]) for d in resample(len(y), n_boot, seed)])
+    return percentile_interval(value, samples[np.isfinite(samples)], confidence)

@@ -216,7 +216,7 @@ def load_level_model(checkpoint: str | Path, source_name: str | None = None, *,
     """
     from specxform.plugins import get_registry
     from specxform.teachers.labels import teacher_labels
-    from specxform.training.trainer import load_model
+    from specxform.training.checkpoint import load_model
 
     registry = registry or get_registry()
     checkpoint = Path(checkpoint)

@@ -91,7 +91,7 @@ def teacher_demo(folder: str | Path, audio: np.ndarray, sample_rate: int, *,
     """
     from specxform.evaluation.plotting import plot_mels
     from specxform.teachers.labels import teacher_labels
-    from specxform.training.trainer import load_model
+    from specxform.training.checkpoint import load_model
 
     try:
         model = load_model(checkpoint)

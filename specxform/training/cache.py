@@ -46,6 +46,7 @@ import hashlib
 import json
 import math
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -55,15 +56,6 @@ import attrs
 import numpy as np
 import torch
 from numpy.lib.format import open_memmap
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from torch import nn
 
 from specxform.audio import load_audio, resample, warn_bandwidth
@@ -71,6 +63,7 @@ from specxform.datasets import Clip
 from specxform.errors import InputError, PluginError, SpecError
 from specxform.io import atomic_write as atomic_path  # one atomic-write mechanism
 from specxform.io import write_atomic_bytes as atomic_write_bytes
+from specxform.progress import ProgressCallback, report
 from specxform.representations.frontend import RepresentationTransform
 from specxform.representations.specs import Representation
 from specxform.transcoders.pinv import PinvTranscoder
@@ -464,7 +457,7 @@ class _Featurizer:
         if tgt_n < min_frames:
             raise SpecError(
                 f"{self.chunking.seconds} s chunks give {tgt_n} {self.target.name} frames, fewer "
-                f"than the {min_frames} the teacher needs; use longer chunks (--chunk-seconds)."
+                f"than the {min_frames} the teacher needs; use longer chunks (`Chunking.seconds`)."
             )
 
     @torch.no_grad()
@@ -511,19 +504,10 @@ class _Featurizer:
         return out
 
 
-def _progress(enabled: bool) -> Progress:
-    """The caching bar on stderr, only on a terminal (in a log it would be a cut last frame)."""
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[chunks]} chunks"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=console, disable=not (enabled and console.is_terminal),
-    )
-
-
 def build_cache(clips: Sequence[Clip], *, source: Representation, target: Representation,
                 teacher: nn.Module, teacher_name: str, root: str | Path,
-                chunking: Chunking | None = None, progress: bool = True) -> FeatureCache:
+                chunking: Chunking | None = None,
+                progress: ProgressCallback | None = None) -> FeatureCache:
     """Compute (or find, or finish) the feature cache of ``clips``.
 
     Parameters
@@ -540,8 +524,9 @@ def build_cache(clips: Sequence[Clip], *, source: Representation, target: Repres
         Folder holding caches.
     chunking : Chunking, optional
         Defaults to 1 s peak-normalised chunks.
-    progress : bool
-        Show a rich progress bar.
+    progress : callable, optional
+        Receives a :class:`~specxform.progress.ProgressEvent` per clip (task
+        ``"caching <folder>"``: clips done of all, with ``chunks`` so far).
 
     Returns
     -------
@@ -564,17 +549,16 @@ def build_cache(clips: Sequence[Clip], *, source: Representation, target: Repres
     atomic_write_bytes(folder / "manifest.json", json.dumps(spec.to_dict(), indent=1).encode())
     featurize = _Featurizer(source, target, teacher, chunking)
     ordered = sorted(clips, key=lambda c: c.name)
-    with _progress(progress) as bar:
-        task = bar.add_task(f"caching {folder.name}", total=len(ordered), chunks=0)
-        chunks = 0
-        for i, clip in enumerate(ordered):
-            path = parts / f"{i:06d}.npz"
-            if not path.is_file():
-                part = featurize(clip)
-                with atomic_path(path) as tmp, tmp.open("wb") as fh:
-                    np.savez(fh, **part)  # type: ignore[arg-type]
-            chunks += _part_rows(path)
-            bar.update(task, advance=1, chunks=chunks)
+    task, chunks = f"caching {folder.name}", 0
+    report(progress, task, 0, len(ordered), chunks=0)
+    for i, clip in enumerate(ordered):
+        path = parts / f"{i:06d}.npz"
+        if not path.is_file():
+            part = featurize(clip)
+            with atomic_path(path) as tmp, tmp.open("wb") as fh:
+                np.savez(fh, **part)  # type: ignore[arg-type]
+        chunks += _part_rows(path)
+        report(progress, task, i + 1, len(ordered), chunks=chunks)
     _gather(folder, len(ordered), featurize.aux_names)
     try:
         return FeatureCache(folder)
@@ -587,9 +571,8 @@ def build_cache(clips: Sequence[Clip], *, source: Representation, target: Repres
 
 def _discard(folder: Path, exc: CacheDamagedError) -> None:
     """Delete a damaged cache's arrays so that :func:`build_cache` computes it again."""
-    Console(stderr=True).print(
-        f"specxform: warning: {' '.join(exc.what.split())} in the feature cache {folder}; "
-        "rebuilding it.", highlight=False, soft_wrap=True, markup=False)
+    sys.stderr.write(f"specxform: warning: {' '.join(exc.what.split())} in the feature cache "
+                     f"{folder}; rebuilding it.\n")
     (folder / "complete.json").unlink(missing_ok=True)
     for array in folder.glob("*.npy"):
         array.unlink(missing_ok=True)

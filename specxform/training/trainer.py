@@ -12,7 +12,7 @@ split across the ranks (disjoint, contiguous shards). Each rank's loss is
 weighted by its share of the batch, so the averaged gradients are those of the
 whole batch and the run follows the single-process one (up to float summation
 order). Every rank validates on all validation chunks; only rank 0 writes
-checkpoints, the log and the progress bar.
+checkpoints and the log, and reports progress.
 
 Each epoch ends with a validation pass and two atomic checkpoint writes
 (temporary file, then ``os.replace``): ``best.pt`` when the validation loss
@@ -22,12 +22,10 @@ optimizer, RNG states, epoch, best loss and history. The order of the chunks in
 epoch ``e`` depends only on ``(seed, e)``, so on CPU a run killed at any point
 and resumed ends with the same weights as an uninterrupted run.
 
-Checkpoints describe themselves: both representations (``to_dict``), the
-teacher (name and weight digest), the student (name and full config), the PINV
-options, the loss, the training config, the data split, the cache key,
-metrics and package versions. :func:`load_student` rebuilds a ready
-transcoder from one, :func:`load_model` any checkpoint (students and retrained
-teachers).
+Checkpoints describe themselves (the format, reading and loading live in
+:mod:`specxform.training.checkpoint`); the log in
+:mod:`specxform.training.run_log`. With no ``student`` named, the pair's
+declared student trains (:func:`default_student`).
 
 Retrained-classifier baseline (the paper's "retrained PANN on PINV input"):
 with ``retrain_teacher=True`` nothing is added after the PINV; instead a copy of
@@ -43,17 +41,16 @@ float32. On CPU ``"auto"`` means float32; ``"bf16"`` may be asked for.
 
 Logs: ``log.csv`` and TensorBoard event files in ``<out>/tensorboard`` (every
 column of the CSV as a scalar, by epoch; epoch 0 is the PINV baseline).
+
+Progress: ``train(progress=callback)`` reports each step (:mod:`specxform.progress`);
+the library draws nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
-import csv
-import inspect
-import io
 import math
-import platform
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -62,43 +59,41 @@ from typing import Any
 import attrs
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-import specxform
 from specxform.datasets import Split
-from specxform.errors import CheckpointError, InputError, SpecError
+from specxform.errors import CheckpointError, InputError, PluginError, SpecError, SpecxformError
 from specxform.plugins import get_registry
+from specxform.progress import ProgressCallback, report
 from specxform.registry import Registry
 from specxform.representations.specs import Representation
 from specxform.training import distributed
-from specxform.training.cache import FeatureCache, atomic_path, atomic_write_bytes, teacher_digest
+from specxform.training.cache import FeatureCache, teacher_digest
+from specxform.training.checkpoint import (
+    CHECKPOINT_FORMAT,
+    build_student,
+    check_compatible,
+    read_checkpoint,
+    save_checkpoint,
+    versions,
+)
 from specxform.training.losses import LossConfig, kl_divergence, transcoder_loss
+from specxform.training.run_log import log_scalars, open_board, write_csv
 from specxform.transcoders.pinv import PinvTranscoder
 from specxform.transcoders.students import Transcoder
 
 __all__ = [
-    "CHECKPOINT_FORMAT",
+    "PRECISIONS",
     "TrainConfig",
     "TrainResult",
-    "TrainedModel",
+    "default_student",
     "evaluate",
-    "load_model",
-    "load_student",
-    "read_checkpoint",
     "select_device",
     "train",
 ]
 
-CHECKPOINT_FORMAT = "specxform-transcoder/1"
-#: Training options that may change when a run is resumed.
-_RESUMABLE_CHANGES = ("epochs", "patience", "device", "precision")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-KINDS = ("student", "retrained")
-_CSV_FIELDS = ("epoch", "train_loss", "valid_loss", "valid_mel_mse", "valid_kl", "valid_top1",
-               "valid_ptopa_fc", "seconds", "chunks_per_s")
 
 
 def _positive_int(instance: object, attribute: attrs.Attribute, value: int) -> None:
@@ -192,7 +187,7 @@ def select_device(name: str = "auto") -> torch.device:
     except RuntimeError as exc:
         raise SpecError(f"unknown device {name!r} ({exc}); use 'auto', 'cpu' or 'cuda'.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpecError(f"device {name!r} asked for but CUDA is not available; use --device cpu.")
+        raise SpecError(f"device {name!r} asked for but CUDA is not available; use device='cpu'.")
     return device
 
 
@@ -211,11 +206,6 @@ def autocast_dtype(precision: str, device: torch.device, *,
     if precision == "fp16" and device.type != "cuda":
         raise SpecError(f"precision 'fp16' needs CUDA, the device is {device}; use bf16 or fp32.")
     return torch.bfloat16 if precision == "bf16" else torch.float16
-
-
-def _versions() -> dict[str, str]:
-    return {"specxform": specxform.__version__, "torch": str(torch.__version__),
-            "numpy": np.__version__, "python": platform.python_version()}
 
 
 def _to_device(batch: Mapping[str, np.ndarray], device: torch.device) -> dict[str, Tensor]:
@@ -277,206 +267,6 @@ def _frozen(teacher: nn.Module, device: torch.device) -> nn.Module:
     return teacher
 
 
-def _build_student(registry: Registry, name: str, source: Representation,
-                   target: Representation, config: Mapping[str, Any]) -> tuple[nn.Module, dict]:
-    student = registry.student(name).factory(source, target, **config)
-    to_dict = getattr(getattr(student, "config", None), "to_dict", None)
-    return student, (to_dict() if callable(to_dict) else dict(config))
-
-
-def _save(path: Path, payload: Mapping[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(dict(payload), tmp)
-
-
-def _write_csv(path: Path, rows: list[dict[str, float]]) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=_CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_bytes(path, text.getvalue().encode())
-
-
-def shipped_checkpoint(name: str, registry: Registry | None = None) -> Path | None:
-    """The transcoder a plugin ships for pair ``name`` (``"cense-yamnet"`` or ``"cense->yamnet"``).
-
-    A pair declared with ``add_pair(..., checkpoint=PATH)`` ships a trained
-    transcoder; its name is ``SOURCE-TARGET``. Returns None when no pair of
-    that name ships one.
-    """
-    for pair in (registry or get_registry()).pairs():
-        if pair.checkpoint and name in (pair.name, f"{pair.source}-{pair.target}"):
-            return Path(pair.checkpoint)
-    return None
-
-
-def resolve_checkpoint(path: str | Path, registry: Registry | None = None) -> Path:
-    """``path`` itself when it exists, else the shipped transcoder of that name."""
-    given = Path(path)
-    if given.exists():
-        return given
-    shipped = shipped_checkpoint(str(path), registry)
-    return shipped if shipped is not None else given
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint (a file, a run folder meaning its ``best.pt``, or the name of a
-    shipped transcoder such as ``cense-yamnet``) and check its format."""
-    path = resolve_checkpoint(path)
-    if path.is_dir():
-        path = path / "best.pt"
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path}: no such checkpoint; give a best.pt/last.pt file, a run folder or the name "
-            "of a shipped transcoder (`specxform list pairs` shows them)."
-        )
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise _unreadable(path, exc) from exc
-    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(
-            f"{path}: not a specxform transcoder checkpoint (format {found!r}, expected "
-            f"{CHECKPOINT_FORMAT!r}); train one with `specxform train`."
-        )
-    return data
-
-
-def _unreadable(path: Path, exc: Exception) -> CheckpointError:
-    """Why ``torch.load(path, weights_only=True)`` failed, without torch's advice to load it
-    unsafely (``weights_only=False`` runs whatever code the file holds: never done here)."""
-    import pickle
-    import re
-    import zipfile
-
-    text = str(exc)
-    if isinstance(exc, pickle.UnpicklingError) and zipfile.is_zipfile(path):
-        found = re.search(r"GLOBAL ([\w.]+)", text)
-        what = f" ({found.group(1)})" if found else ""
-        return CheckpointError(
-            f"{path}: holds Python objects or code{what} besides tensors and plain settings, "
-            "and specxform does not load such files: loading them would run that code. A "
-            "checkpoint of `specxform train` holds none; train again, or give another "
-            "checkpoint."
-        )
-    if isinstance(exc, pickle.UnpicklingError) or not zipfile.is_zipfile(path):
-        return CheckpointError(f"{path}: not a PyTorch checkpoint (unreadable, truncated or "
-                               "another kind of file); give a best.pt/last.pt of `specxform "
-                               "train`.")
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return CheckpointError(f"{path}: cannot read the checkpoint ({first}); it may be "
-                           "truncated: copy it again, or give another one.")
-
-
-def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    """``name: old -> new`` for every setting (nested keys joined by dots) that differs."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        out = []
-        for key in sorted(set(old) | set(new), key=str):
-            name = f"{prefix}{key}"
-            if key not in old or key not in new:
-                out.append(f"{name}: {_short(old.get(key))} -> {_short(new.get(key))}")
-            else:
-                out += _differences(old[key], new[key], f"{name}.")
-        return out
-    return [] if old == new else [f"{prefix.rstrip('.')}: {_short(old)} -> {_short(new)}"]
-
-
-def _short(value: Any) -> str:
-    text = "(none)" if value is None else repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-@attrs.frozen
-class TrainedModel:
-    """A trained checkpoint, ready to run (eval mode).
-
-    Attributes
-    ----------
-    kind : {"student", "retrained"}
-    transcoder : nn.Module
-        Source levels ``(batch, frames, source bands)`` -> target Mel: PINV and
-        the student, or the PINV alone for a retrained teacher.
-    classifier : nn.Module or None
-        The fine-tuned teacher of a ``"retrained"`` checkpoint; ``None`` for a
-        student, whose Mels go to the registered teacher ``teacher_name``.
-    teacher_name : str
-    source, target : Representation
-    description : dict
-        The checkpoint's self-description.
-    """
-
-    kind: str
-    transcoder: nn.Module
-    classifier: nn.Module | None
-    teacher_name: str
-    source: Representation
-    target: Representation
-    description: dict[str, Any]
-
-
-def _kind(data: Mapping[str, Any]) -> str:
-    return str(data["description"].get("kind", "student"))
-
-
-def _pinv_of(desc: Mapping[str, Any], source: Representation,
-             target: Representation) -> PinvTranscoder:
-    return PinvTranscoder(source, target, method=desc["pinv"]["method"],
-                          interpolation=desc["pinv"]["interpolation"])
-
-
-def _load_state(module: nn.Module, state: Mapping[str, Any], checkpoint: str | Path,
-                what: str) -> None:
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{checkpoint}: the weights do not fit {what} ({exc}).") from exc
-
-
-def _untrained_teacher(registry: Registry, name: str) -> nn.Module:
-    """The teacher's architecture, without fetching weights the checkpoint replaces anyway."""
-    factory = registry.teacher(name).factory
-    accepts = inspect.signature(factory).parameters
-    return factory(pretrained=False) if "pretrained" in accepts else factory()
-
-
-def load_model(checkpoint: str | Path, *, device: torch.device | str = "cpu",
-               registry: Registry | None = None) -> TrainedModel:
-    """A :class:`TrainedModel` from any checkpoint: a trained student or a retrained teacher."""
-    data = read_checkpoint(checkpoint)
-    desc, registry = data["description"], registry or get_registry()
-    source = Representation.from_dict(desc["source"])
-    target = Representation.from_dict(desc["target"])
-    pinv = _pinv_of(desc, source, target)
-    teacher_name = desc["teacher"]["name"]
-    if _kind(data) == "retrained":
-        classifier = _untrained_teacher(registry, teacher_name)
-        _load_state(classifier, data["state_dict"], checkpoint, f"teacher {teacher_name!r}")
-        return TrainedModel("retrained", pinv.to(device).eval(), classifier.to(device).eval(),
-                            teacher_name, source, target, desc)
-    student, _ = _build_student(registry, desc["student"]["name"], source, target,
-                                desc["student"]["config"])
-    _load_state(student, data["state_dict"], checkpoint,
-                f"student {desc['student']['name']!r} with config {desc['student']['config']}")
-    return TrainedModel("student", Transcoder(pinv, student).to(device).eval(), None,
-                        teacher_name, source, target, desc)
-
-
-def load_student(checkpoint: str | Path, *, device: torch.device | str = "cpu",
-                 registry: Registry | None = None) -> Transcoder:
-    """A ready transcoder (PINV + trained student, eval mode) from a student checkpoint.
-
-    Input: source levels ``(batch, frames, source bands)``; output: target Mel.
-    """
-    model = load_model(checkpoint, device=device, registry=registry)
-    if not isinstance(model.transcoder, Transcoder):
-        raise CheckpointError(
-            f"{checkpoint} holds a retrained teacher, not a student; load it with "
-            "specxform.training.trainer.load_model (its classifier takes the PINV Mel)."
-        )
-    return model.transcoder
-
 
 class _Run:
     """The state of one training run, saved to and restored from ``last.pt``."""
@@ -512,7 +302,7 @@ class _Run:
 
     def restore(self, path: Path, device: torch.device) -> None:
         data = read_checkpoint(path)
-        _check_compatible(path, data["description"], self.description)
+        check_compatible(path, data["description"], self.description)
         self.trainable.load_state_dict(data["state_dict"])
         self.optimizer.load_state_dict(data["optimizer"])
         if data.get("scaler"):
@@ -529,36 +319,34 @@ class _Run:
                            self.pinv_metrics, self.stopped_early)
 
 
-def _check_compatible(path: Path, saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:
-    def comparable(desc: Mapping[str, Any]) -> dict[str, Any]:
-        train = {k: v for k, v in desc["train"].items() if k not in _RESUMABLE_CHANGES}
-        # Runs from before retrained teachers existed are students.
-        return {"kind": "student", **{k: v for k, v in desc.items() if k != "versions"},
-                "train": train}
+def default_student(registry: Registry, source: str, target: str) -> str:
+    """The student trained for ``source -> target`` when none is named.
 
-    differ = _differences(comparable(saved), comparable(current))
-    if differ:
-        shown = "; ".join(differ[:6]) + (f"; and {len(differ) - 6} more" if len(differ) > 6
-                                         else "")
-        raise CheckpointError(
-            f"{path} is a run with other settings (setting: in the run -> now: {shown}); "
-            "resume it with the run's settings, or start a new run in another --out folder."
-        )
+    The pair's student (:meth:`Registry.pair`: declared, else the registry's
+    default); for a pair the registry does not know, the registry's default
+    student (:meth:`Registry.default_student`).
 
-
-def _progress(enabled: bool) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} chunks/s"),
-        TimeElapsedColumn(), console=Console(stderr=True), disable=not enabled,
-    )
+    Raises
+    ------
+    PluginError
+        If no student is registered at all.
+    """
+    try:
+        chosen = registry.pair(source, target).student
+    except SpecxformError:
+        chosen = None
+    chosen = chosen or registry.default_student()
+    if chosen is None:
+        raise PluginError("no student is registered; install a plugin that adds one (the "
+                          "built-in plugins add them) or pass `retrain_teacher=True`.")
+    return chosen
 
 
 def train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: str | Path,
-          teacher_name: str, student: str = "residual_cnn",
+          teacher_name: str, student: str | None = None,
           student_config: Mapping[str, Any] | None = None, loss: LossConfig | None = None,
           config: TrainConfig | None = None, resume: bool = False,
-          registry: Registry | None = None, progress: bool = True,
+          registry: Registry | None = None, progress: ProgressCallback | None = None,
           on_batch: Callable[[int, int], None] | None = None, retrain_teacher: bool = False,
           tensorboard: bool = True) -> TrainResult:
     """Train a student on ``cache`` for the split's train clips, validating on its valid clips.
@@ -578,7 +366,8 @@ def train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: str
     out_dir : path
         Run folder: ``best.pt``, ``last.pt``, ``log.csv``.
     teacher_name, student, student_config
-        Registry names and the student's options.
+        Registry names and the student's options; ``student`` defaults to the
+        pair's (:func:`default_student`).
     loss, config : LossConfig, TrainConfig
         Defaults: the ``logits`` loss and the paper's optimisation settings.
     resume : bool
@@ -586,8 +375,10 @@ def train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: str
         that already holds a run is refused.
     registry : Registry, optional
         Where the student is looked up (default: the installed plugins).
-    progress : bool
-        Show a rich progress bar with the loss and chunks/s.
+    progress : callable, optional
+        Receives a :class:`~specxform.progress.ProgressEvent` after each step
+        (task ``"training"``: steps of the epoch, with ``epoch``, ``loss`` and
+        ``chunks_per_s``); only rank 0 reports. None reports nothing.
     on_batch : callable, optional
         Called as ``on_batch(epoch, step)`` after each optimiser step.
     retrain_teacher : bool
@@ -608,9 +399,10 @@ def train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: str
 
 
 def _train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: Path,
-           teacher_name: str, student: str, student_config: Mapping[str, Any] | None,
+           teacher_name: str, student: str | None,
+           student_config: Mapping[str, Any] | None,
            loss: LossConfig | None, config: TrainConfig | None, resume: bool,
-           registry: Registry | None, progress: bool,
+           registry: Registry | None, progress: ProgressCallback | None,
            on_batch: Callable[[int, int], None] | None, retrain_teacher: bool,
            tensorboard: bool) -> TrainResult:
     loss, config = loss or LossConfig(), config or TrainConfig()
@@ -630,7 +422,7 @@ def _train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: Pa
         "pinv": {"method": config.pinv_method, "interpolation": config.interpolation},
         "loss": loss.to_dict(), "train": config.to_dict(), "split": split.to_dict(),
         "cache": {"key": cache.key, "chunking": cache.manifest["chunking"]},
-        "versions": _versions(),
+        "versions": versions(),
     }
     model: nn.Module
     if retrain_teacher:
@@ -641,8 +433,10 @@ def _train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: Pa
         model, classifier = pinv.to(device), trainable
         description["student"] = None
     else:
-        trainable, full_config = _build_student(registry or get_registry(), student, source,
-                                                target, student_config or {})
+        registry = registry or get_registry()
+        student = student or default_student(registry, source.name, target.name)
+        trainable, full_config = build_student(registry, student, source, target,
+                                               student_config or {})
         model, classifier = Transcoder(pinv, trainable).to(device), _frozen(teacher, device)
         description["student"] = {"name": student, "config": full_config}
     teacher = _frozen(teacher, device)
@@ -660,12 +454,13 @@ def _train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: Pa
     if not run.pinv_metrics:
         run.pinv_metrics = evaluate(pinv, cache, valid_rows, teacher, loss=loss,
                                     batch_size=config.batch_size, device=device)
-    board = _board(out, tensorboard and distributed.is_main())
-    with _progress(progress and distributed.is_main()) as bar, board or contextlib.nullcontext():
+    board = open_board(out, tensorboard and distributed.is_main())
+    progress = progress if distributed.is_main() else None
+    with board or contextlib.nullcontext():
         if board is not None and not run.history:
-            _log_scalars(board, 0, {f"valid_{k}": v for k, v in run.pinv_metrics.items()})
+            log_scalars(board, 0, {f"valid_{k}": v for k, v in run.pinv_metrics.items()})
         while run.epoch < config.epochs and not run.stopped_early:
-            _epoch(run, cache, train_rows, valid_rows, loss, config, device, dtype, bar,
+            _epoch(run, cache, train_rows, valid_rows, loss, config, device, dtype, progress,
                    on_batch)
             improved = run.best_epoch == run.epoch
             run.stopped_early = (config.patience is not None
@@ -673,25 +468,9 @@ def _train(cache: FeatureCache, split: Split, teacher: nn.Module, *, out_dir: Pa
             if distributed.is_main():
                 _checkpoint(run, out, improved)
                 if board is not None:
-                    _log_scalars(board, run.epoch, run.history[-1])
+                    log_scalars(board, run.epoch, run.history[-1])
             distributed.barrier()
     return run.result(out)
-
-
-def _board(out: Path, enabled: bool) -> Any:
-    """A TensorBoard writer on ``<out>/tensorboard`` (None when disabled)."""
-    if not enabled:
-        return None
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(log_dir=str(out / "tensorboard"))
-
-
-def _log_scalars(board: Any, epoch: int, row: Mapping[str, float]) -> None:
-    for name, value in row.items():
-        if name != "epoch":
-            board.add_scalar(name.replace("_", "/", 1), value, epoch)
-    board.flush()
 
 
 def _cached_teacher_digest(cache: FeatureCache, teacher: nn.Module) -> str:
@@ -719,8 +498,8 @@ def _start(run: _Run, out: Path, resume: bool, device: torch.device) -> None:
     last = out / "last.pt"
     if last.is_file() and not resume:
         raise CheckpointError(
-            f"{out} already holds a training run; pass --resume (resume=True) to continue it, "
-            "or choose another --out folder."
+            f"{out} already holds a training run; pass `resume=True` to continue it, or choose "
+            "another `out_dir`."
         )
     out.mkdir(parents=True, exist_ok=True)
     if last.is_file():
@@ -735,13 +514,13 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
 
 def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: np.ndarray,
            loss: LossConfig, config: TrainConfig, device: torch.device,
-           dtype: torch.dtype | None, bar: Progress,
+           dtype: torch.dtype | None, progress: ProgressCallback | None,
            on_batch: Callable[[int, int], None] | None) -> None:
     """One pass over the shuffled training chunks, then validation; updates ``run``."""
     epoch = run.epoch + 1
     order = np.random.default_rng([config.seed, epoch]).permutation(train_rows)
     n_steps = math.ceil(len(order) / config.batch_size)
-    task = bar.add_task(f"epoch {epoch}/{config.epochs}", total=n_steps, loss=math.nan, rate=0.0)
+    report(progress, "training", 0, n_steps, epoch=f"{epoch}/{config.epochs}")
     run.trainable.train()
     started, total = time.perf_counter(), 0.0
     for step in range(n_steps):
@@ -763,8 +542,8 @@ def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: n
         run.scaler.update()
         total += terms.total.item() * len(mine)
         done = min((step + 1) * config.batch_size, len(order))
-        bar.update(task, advance=1, loss=total / done,
-                   rate=done / max(time.perf_counter() - started, 1e-9))
+        report(progress, "training", step + 1, n_steps, epoch=f"{epoch}/{config.epochs}",
+               loss=total / done, chunks_per_s=done / max(time.perf_counter() - started, 1e-9))
         if on_batch is not None:
             on_batch(epoch, step)
     seconds = time.perf_counter() - started
@@ -772,7 +551,6 @@ def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: n
     run.trainable.eval()
     valid = evaluate(run.model, cache, valid_rows, run.classifier, loss=loss,
                      batch_size=config.batch_size, device=device)
-    bar.remove_task(task)
     run.epoch = epoch
     run.history.append({"epoch": epoch, "train_loss": total / len(order),
                         **{f"valid_{k}": v for k, v in valid.items()},
@@ -794,7 +572,8 @@ def _checkpoint(run: _Run, out: Path, improved: bool) -> None:
     state = run.state()
     if improved:
         keep = ("format", "description", "state_dict", "epoch", "metrics")
-        _save(out / "best.pt", {k: state[k] for k in keep} | {"pinv_metrics": run.pinv_metrics})
-    _save(out / "last.pt", state)
+        best = {k: state[k] for k in keep} | {"pinv_metrics": run.pinv_metrics}
+        save_checkpoint(out / "best.pt", best)
+    save_checkpoint(out / "last.pt", state)
     pinv_row = {"epoch": 0, **{f"valid_{k}": v for k, v in run.pinv_metrics.items()}}
-    _write_csv(out / "log.csv", [pinv_row, *run.history])
+    write_csv(out / "log.csv", [pinv_row, *run.history])

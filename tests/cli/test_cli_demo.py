@@ -16,7 +16,7 @@ from specxform import api, io
 from specxform.cli.main import main
 from specxform.errors import InputError
 from specxform.pipeline import demo
-from specxform.training import trainer
+from specxform.training import checkpoint
 
 SR = demo.SAMPLE_RATE
 
@@ -118,7 +118,7 @@ def test_training_demo_beats_pinv(tmp_path: Path) -> None:
         assert training["pinv"][key] == pytest.approx(float(log[0][f"valid_{key}"]))
         assert training["student"][key] == pytest.approx(float(best[f"valid_{key}"]))
     assert float(log[-1]["train_loss"]) < float(log[1]["train_loss"])  # it learns
-    student = trainer.load_student(tmp_path / "run" / "best.pt")
+    student = checkpoint.load_student(tmp_path / "run" / "best.pt")
     assert student.source.name == "cense" and student.target.name == "soundaqnet"
 
 

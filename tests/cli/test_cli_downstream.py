@@ -55,11 +55,11 @@ def checkpoint(data: Path, tiny_registry: Registry) -> Path:
     dataset = urbansound8k(data / "us8k")
     cache = build_cache(dataset.clips, source=tiny_registry.representation("cense"),
                         target=tiny_registry.representation("pann"), teacher=TinyTeacher(),
-                        teacher_name="tiny", root=data / "cache", progress=False)
+                        teacher_name="tiny", root=data / "cache")
     result = train(cache, dataset.split(), TinyTeacher(), out_dir=data / "run",
                    teacher_name="tiny", student_config=TINY_STUDENT,
                    config=TrainConfig(epochs=1, device="cpu"), registry=tiny_registry,
-                   progress=False, tensorboard=False)
+                   tensorboard=False)
     return result.best_checkpoint
 
 

@@ -42,10 +42,10 @@ def setup(shared_data: Path, tiny_registry: Registry,
     dataset = folder(data)
     cache = build_cache(dataset.clips, source=tiny_registry.representation("cense"),
                         target=tiny_registry.representation("pann"), teacher=TinyTeacher(),
-                        teacher_name="tiny", root=root / "cache", progress=False)
+                        teacher_name="tiny", root=root / "cache")
     run = trainer.train(cache, dataset.split(seed=0), TinyTeacher(), out_dir=root / "run",
                         teacher_name="tiny", student_config=TINY_STUDENT,
-                        config=trainer.TrainConfig(epochs=1, batch_size=8), progress=False,
+                        config=trainer.TrainConfig(epochs=1, batch_size=8),
                         tensorboard=False, registry=tiny_registry)
     return {"data": data, "cache": root / "cache", "checkpoint": run.best_checkpoint}
 

@@ -28,26 +28,25 @@ from specxform.cli.main import main
 from specxform.datasets import Clip
 from specxform.errors import InputError, SpecError
 from specxform.evaluation.downstream import (
-    Fold,
-    Probe,
-    ProbeConfig,
     accuracy,
-    assign_group_folds,
     average_precision,
     clip_means,
-    dataset_folds,
     evaluate_probes,
-    grouped_folds,
     label_matrix,
     macro_auprc,
     micro_f1,
-    predict,
-    resolve_scheme,
     task_of,
-    train_probe,
     transcoded_features,
     true_features,
 )
+from specxform.evaluation.folds import (
+    Fold,
+    assign_group_folds,
+    dataset_folds,
+    grouped_folds,
+    resolve_scheme,
+)
+from specxform.evaluation.probe import Probe, ProbeConfig, predict, train_probe
 from specxform.plugins import get_registry
 from specxform.registry import Registry
 from specxform.training.cache import FeatureCache, build_cache
@@ -146,8 +145,7 @@ def aux_cache(generated: Path, registry: Registry,
     """cense -> pann features of the generated folder dataset with a teacher taking aux inputs."""
     return build_cache(folder(generated / "folder").clips, source=registry.representation("cense"),
                        target=registry.representation("pann"), teacher=TinyAuxTeacher(),
-                       teacher_name="tiny_aux", root=tmp_path_factory.mktemp("caches"),
-                       progress=False)
+                       teacher_name="tiny_aux", root=tmp_path_factory.mktemp("caches"))
 
 
 def test_true_features_average_the_cached_probabilities(aux_cache: FeatureCache):
@@ -206,7 +204,7 @@ def test_grouped_folds_never_split_a_group(generated: Path):
 
 def test_grouped_folds_refuse_too_few_groups_or_folds(generated: Path):
     clips = folder(generated / "folder").clips
-    with pytest.raises(InputError, match=r"8 group\(s\) cannot fill 9 folds.*--folds 8"):
+    with pytest.raises(InputError, match=r"8 group\(s\) cannot fill 9 folds.*`k=8`"):
         grouped_folds(clips, 9)
     with pytest.raises(SpecError, match="at least 2 folds, got 1"):
         grouped_folds(clips, 1)
@@ -249,7 +247,7 @@ def test_schemes_resolve_by_what_the_dataset_has(generated: Path):
     assert resolve_scheme(full, "grouped") == "grouped"
     with pytest.raises(SpecError, match="unknown scheme 'kfold'; choose one of auto, folds"):
         resolve_scheme(full, "kfold")
-    with pytest.raises(SpecError, match=r"--folds 4 sets the folds of grouped.*--scheme grouped"):
+    with pytest.raises(SpecError, match=r"`folds=4` sets the folds of grouped.*`scheme='grouped'`"):
         dataset_folds(full, folds=4)
     with pytest.raises(InputError, match="'sonyc' has no official cross-validation folds"):
         dataset_folds(partial, scheme="folds")
@@ -262,9 +260,9 @@ def test_schemes_resolve_by_what_the_dataset_has(generated: Path):
 def test_official_folds_that_cannot_be_made_point_to_the_grouped_scheme(generated: Path):
     dataset = urbansound8k(generated / "us8k")
     broken = attrs.evolve(dataset, clips=tuple(c for c in dataset.clips if c.subset != "fold4"))
-    with pytest.raises(InputError, match=r"unknown split name.*'fold4'.*use --scheme grouped"):
+    with pytest.raises(InputError, match=r"unknown split name.*'fold4'.*use `scheme='grouped'`"):
         dataset_folds(broken)
-    with pytest.raises(InputError, match=r"official split cannot be made.*--scheme grouped"):
+    with pytest.raises(InputError, match=r"official split cannot be made.*`scheme='grouped'`"):
         dataset_folds(attrs.evolve(broken, folds=None, subsets=(("fold4",), (), ("fold1",))))
 
 

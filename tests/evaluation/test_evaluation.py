@@ -54,8 +54,7 @@ def cache(split: Split, tiny_registry: Registry,
     clips = [*split.train, *split.valid, *split.test]
     return build_cache(clips, source=tiny_registry.representation("cense"),
                        target=tiny_registry.representation("pann"), teacher=TinyTeacher(),
-                       teacher_name="tiny", root=tmp_path_factory.mktemp("caches"),
-                       progress=False)
+                       teacher_name="tiny", root=tmp_path_factory.mktemp("caches"))
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +64,9 @@ def runs(cache: FeatureCache, split: Split, tiny_registry: Registry,
     root = tmp_path_factory.mktemp("runs")
     student = trainer.train(cache, split, TinyTeacher(), out_dir=root / "student",
                             teacher_name="tiny", student_config=TINY_STUDENT, config=SMALL,
-                            progress=False, tensorboard=False, registry=tiny_registry)
+                            tensorboard=False, registry=tiny_registry)
     retrained = trainer.train(cache, split, TinyTeacher(), out_dir=root / "retrained",
-                              teacher_name="tiny", config=SMALL, progress=False,
+                              teacher_name="tiny", config=SMALL,
                               tensorboard=False, retrain_teacher=True, registry=tiny_registry)
     return {"student": student.best_checkpoint, "retrained": retrained.best_checkpoint}
 

@@ -29,8 +29,7 @@ def tiny_cache(few: list[Clip], registry: Registry,
     """cense -> pann features of ``few`` with TinyTeacher(seed 0)."""
     return build_cache(few, source=registry.representation("cense"),
                        target=registry.representation("pann"), teacher=TinyTeacher(),
-                       teacher_name="tiny", root=tmp_path_factory.mktemp("caches"),
-                       progress=False)
+                       teacher_name="tiny", root=tmp_path_factory.mktemp("caches"))
 
 
 @pytest.fixture(autouse=True)

@@ -34,8 +34,7 @@ from specxform.training.cache import (
 def _build(clips: list[Clip], registry: Registry, root: Path, teacher=None, **options):
     return build_cache(clips, source=registry.representation("cense"),
                        target=registry.representation("pann"),
-                       teacher=teacher or TinyTeacher(), teacher_name="tiny", root=root,
-                       progress=False, **options)
+                       teacher=teacher or TinyTeacher(), teacher_name="tiny", root=root, **options)
 
 
 # ---------------------------------------------------------------------------- chunking

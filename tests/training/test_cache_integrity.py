@@ -36,7 +36,7 @@ def pristine(two: list[Clip], registry: Registry, tmp_path_factory: pytest.TempP
 def _build(clips: list[Clip], registry: Registry, root: Path) -> FeatureCache:
     return build_cache(clips, source=registry.representation("cense"),
                        target=registry.representation("pann"), teacher=TinyTeacher(),
-                       teacher_name="tiny", root=root, progress=False)
+                       teacher_name="tiny", root=root)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import torch
 from training_helpers import TINY_STUDENT, TinyTeacher, small_split
 
 from specxform.errors import SpecError
-from specxform.training import distributed, trainer
+from specxform.training import checkpoint, distributed, trainer
 from specxform.training.cache import FeatureCache, open_cache
 
 HERE = Path(__file__).resolve().parent
@@ -33,20 +33,21 @@ def _worker(cache_folder: str, out: str, record: str) -> None:
     taken: list[np.ndarray] = []
     writes: list[str] = []
     students: list[torch.nn.Module] = []
-    take, save, write_csv, build = (cache.take, trainer._save, trainer._write_csv,
-                                    trainer._build_student)
+    take, save, write_csv, build = (cache.take, trainer.save_checkpoint, trainer.write_csv,
+                                    trainer.build_student)
     cache.take = lambda rows: (taken.append(np.array(rows)), take(rows))[1]  # type: ignore
-    trainer._save = lambda path, payload: (writes.append(path.name), save(path, payload))[1]
-    trainer._write_csv = lambda path, rows: (writes.append(path.name), write_csv(path, rows))[1]
+    trainer.save_checkpoint = lambda path, payload: (writes.append(path.name),
+                                                     save(path, payload))[1]
+    trainer.write_csv = lambda path, rows: (writes.append(path.name), write_csv(path, rows))[1]
 
     def capture(*args, **kwargs):
         student, config = build(*args, **kwargs)
         students.append(student)
         return student, config
 
-    trainer._build_student = capture
+    trainer.build_student = capture
     result = trainer.train(cache, small_split(), TinyTeacher(), out_dir=out, teacher_name="tiny",
-                           student_config=TINY_STUDENT, config=CONFIG, progress=False)
+                           student_config=TINY_STUDENT, config=CONFIG)
     torch.save({"world": distributed.world_size(), "taken": taken, "writes": writes,
                 "state": students[0].state_dict(), "history": list(result.history)},
                Path(record) / f"rank{distributed.rank()}.pt")
@@ -79,12 +80,12 @@ def test_only_rank_0_writes_one_set_of_checkpoints(two_ranks):
                                                      "tensorboard"]
     assert len(list((out / "tensorboard").iterdir())) == 1  # one event file, rank 0's
     assert ranks[0]["writes"].count("last.pt") == CONFIG.epochs and ranks[1]["writes"] == []
-    assert trainer.read_checkpoint(out / "last.pt")["epoch"] == CONFIG.epochs
+    assert checkpoint.read_checkpoint(out / "last.pt")["epoch"] == CONFIG.epochs
 
 
 def test_ranks_end_with_identical_weights(two_ranks):
     out, ranks = two_ranks
-    saved = trainer.read_checkpoint(out / "last.pt")["state_dict"]
+    saved = checkpoint.read_checkpoint(out / "last.pt")["state_dict"]
     for name, value in ranks[0]["state"].items():
         assert torch.equal(value, ranks[1]["state"][name]), name
         assert torch.equal(value, saved[name]), name
@@ -111,9 +112,8 @@ def test_two_ranks_follow_the_single_process_run(two_ranks, tiny_cache: FeatureC
     _, ranks = two_ranks
     torch.set_num_threads(1)
     single = trainer.train(tiny_cache, small_split(), TinyTeacher(), out_dir=tmp_path,
-                           teacher_name="tiny", student_config=TINY_STUDENT, config=CONFIG,
-                           progress=False)
-    state = trainer.read_checkpoint(single.last_checkpoint)["state_dict"]
+                           teacher_name="tiny", student_config=TINY_STUDENT, config=CONFIG)
+    state = checkpoint.read_checkpoint(single.last_checkpoint)["state_dict"]
     # Same global batches and loss; only the float summation order differs (measured 3e-8).
     for name, value in state.items():
         torch.testing.assert_close(ranks[0]["state"][name], value, rtol=1e-5, atol=1e-6)

@@ -7,7 +7,7 @@ from pathlib import Path
 import specxform
 from specxform.plugins import load_plugins
 from specxform.registry import Registry
-from specxform.training.trainer import resolve_checkpoint, shipped_checkpoint
+from specxform.training.checkpoint import resolve_checkpoint, shipped_checkpoint
 
 
 class _ShippingPlugin:

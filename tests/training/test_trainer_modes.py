@@ -14,7 +14,7 @@ from specxform.datasets import Split
 from specxform.errors import CheckpointError, SpecError
 from specxform.plugins import load_plugins
 from specxform.registry import Registry
-from specxform.training import trainer
+from specxform.training import checkpoint, trainer
 from specxform.training.cache import FeatureCache, teacher_digest
 from specxform.training.losses import LossConfig
 from specxform.transcoders.pinv import PinvTranscoder
@@ -28,7 +28,7 @@ def retrained(tiny_cache: FeatureCache, split: Split, tmp_path_factory: pytest.T
     teacher = TinyTeacher()
     before = teacher_digest(teacher)
     result = trainer.train(tiny_cache, split, teacher, out_dir=tmp_path_factory.mktemp("rt"),
-                           teacher_name="tiny", config=SMALL, progress=False,
+                           teacher_name="tiny", config=SMALL,
                            retrain_teacher=True)
     assert teacher_digest(teacher) == before, "the frozen teacher itself must not change"
     return result
@@ -41,7 +41,7 @@ def _tiny_registry() -> Registry:
 
 def test_retrained_teacher_learns_from_the_pinv_mel(retrained: trainer.TrainResult,
                                                     tiny_cache: FeatureCache, split: Split):
-    model = trainer.load_model(retrained.out_dir, registry=_tiny_registry())
+    model = checkpoint.load_model(retrained.out_dir, registry=_tiny_registry())
     assert model.kind == "retrained" and isinstance(model.transcoder, PinvTranscoder)
     assert isinstance(model.classifier, TinyTeacher) and not model.classifier.training
     assert teacher_digest(model.classifier) != teacher_digest(TinyTeacher())
@@ -60,24 +60,24 @@ def test_retrained_teacher_learns_from_the_pinv_mel(retrained: trainer.TrainResu
 
 
 def test_retrained_checkpoint_is_not_a_student(retrained: trainer.TrainResult):
-    data = trainer.read_checkpoint(retrained.out_dir)
+    data = checkpoint.read_checkpoint(retrained.out_dir)
     assert data["description"]["kind"] == "retrained" and data["description"]["student"] is None
     with pytest.raises(CheckpointError, match="retrained teacher"):
-        trainer.load_student(retrained.out_dir, registry=_tiny_registry())
+        checkpoint.load_student(retrained.out_dir, registry=_tiny_registry())
 
 
 def test_retraining_on_the_mel_loss_alone_is_refused(tiny_cache, split, tmp_path: Path):
     with pytest.raises(SpecError, match="'logits' or 'hybrid'"):
         trainer.train(tiny_cache, split, TinyTeacher(), out_dir=tmp_path, teacher_name="tiny",
-                      config=SMALL, progress=False, retrain_teacher=True,
+                      config=SMALL, retrain_teacher=True,
                       loss=LossConfig(method="mels"))
 
 
 def test_load_model_of_a_student_checkpoint(tiny_cache, split, tmp_path: Path):
     result = trainer.train(tiny_cache, split, TinyTeacher(), out_dir=tmp_path,
                            teacher_name="tiny", student_config=TINY_STUDENT,
-                           config=trainer.TrainConfig(epochs=1, batch_size=4), progress=False)
-    model = trainer.load_model(result.out_dir, registry=_tiny_registry())
+                           config=trainer.TrainConfig(epochs=1, batch_size=4))
+    model = checkpoint.load_model(result.out_dir, registry=_tiny_registry())
     assert model.kind == "student" and model.classifier is None
     assert isinstance(model.transcoder, Transcoder) and model.teacher_name == "tiny"
     assert model.source.name == "cense" and model.target.name == "pann"
@@ -99,7 +99,7 @@ def test_tensorboard_events_hold_every_logged_value(retrained: trainer.TrainResu
 def test_tensorboard_can_be_turned_off(tiny_cache, split, tmp_path: Path):
     trainer.train(tiny_cache, split, TinyTeacher(), out_dir=tmp_path, teacher_name="tiny",
                   student_config=TINY_STUDENT, config=trainer.TrainConfig(epochs=1, batch_size=4),
-                  progress=False, tensorboard=False)
+                  tensorboard=False)
     assert not (tmp_path / "tensorboard").exists() and (tmp_path / "log.csv").is_file()
 
 
@@ -121,7 +121,7 @@ def test_bf16_training_follows_float32(tiny_cache, split, tmp_path: Path):
         config = trainer.TrainConfig(epochs=1, batch_size=4, precision=precision)
         result = trainer.train(tiny_cache, split, TinyTeacher(), out_dir=tmp_path / precision,
                                teacher_name="tiny", student_config=TINY_STUDENT, config=config,
-                               progress=False, tensorboard=False)
+                               tensorboard=False)
         return result.history[0]["train_loss"]
 
     fp32, bf16 = first_loss("fp32"), first_loss("bf16")
