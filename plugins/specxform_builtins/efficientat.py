@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar, NamedTuple, Self
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from specxform.errors import CheckpointError
-from specxform.teachers.base import Teacher, TeacherOutput
+from specxform.teachers.base import TeacherOutput
+from specxform_builtins.teachers.published import PublishedTeacher
 
 __all__ = [
     "AUDIOSET_NUM_CLASSES",
@@ -183,7 +184,7 @@ class _InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-class MN04(Teacher):
+class MN04(PublishedTeacher):
     """EfficientAT ``mn04_as`` (AudioSet mAP 0.432) on the ``efficientat`` log-Mel.
 
     983,599 parameters (see the module doc); the official state dict has 312
@@ -191,6 +192,9 @@ class MN04(Teacher):
     """
 
     num_classes: ClassVar[int] = AUDIOSET_NUM_CLASSES
+    #: The 527 AudioSet display names, as for the PANNs; the official ``mn04_as`` state dict.
+    label_file: ClassVar[str] = "audioset-class-labels"
+    weights_name: ClassVar[str] = "efficientat-mn04"
     n_mels: ClassVar[int] = _N_MELS
     #: One output time step of the 32x-downsampling body: 0.31 s of audio.
     min_frames: ClassVar[int] = 32
@@ -244,21 +248,11 @@ class MN04(Teacher):
         """The official network: ``(batch, 1, 128, frames)`` -> logits ``(batch, 527)``."""
         return self.classifier(self.features(spec))
 
-    @classmethod
-    def labels(cls) -> tuple[str, ...]:
-        """The 527 AudioSet display names (``class_labels_indices.csv``, as for the PANNs)."""
-        from specxform.teachers.labels import read_label_file
-
-        return read_label_file("audioset-class-labels", AUDIOSET_NUM_CLASSES)
-
-    @classmethod
-    def from_checkpoint(cls, file: str | os.PathLike[str]) -> Self:
-        """Build the model and load an official (or re-saved) state dict, in eval mode."""
+    def load_weights(self, file: str | os.PathLike[str]) -> None:
+        """Load an official (or re-saved) state dict (:func:`load_efficientat_state_dict`)."""
         from specxform.weights import load_torch_file
 
-        model = cls()
-        load_efficientat_state_dict(model, load_torch_file(file))
-        return model.eval()
+        load_efficientat_state_dict(self, load_torch_file(file))
 
 
 def load_efficientat_state_dict(model: MN04, state: Any) -> None:

@@ -4,6 +4,11 @@ Every builder is keyword-only, deterministic and returns a NumPy array of
 float64; :func:`filterbank_matrix` caches the result per (spec, framing) and
 returns it read-only so that callers cannot corrupt the cache.
 
+This module reads the specs (:mod:`specxform.representations.specs`) by their
+fields and their ``kind`` and imports them only for type checking, so that
+``specs`` can build matrices (to validate a representation) without an
+import cycle.
+
 Shapes: a filterbank matrix is ``(n_bands, n_fft // 2 + 1)`` and is applied as
 ``bands = matrix @ spectrum`` on one-sided FFT bins spaced ``sr / n_fft`` Hz.
 """
@@ -12,11 +17,19 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from specxform.errors import SpecError
-from specxform.representations.specs import BandFilterbank, Filterbank, Framing, MelFilterbank
+
+if TYPE_CHECKING:  # types only: specs imports this module
+    from specxform.representations.specs import (
+        BandFilterbank,
+        Filterbank,
+        Framing,
+        MelFilterbank,
+    )
 
 
 def window(framing: Framing) -> np.ndarray:
@@ -134,10 +147,11 @@ def mel_matrix(bank: MelFilterbank, *, sample_rate: float, n_fft: int) -> np.nda
 
 @functools.lru_cache(maxsize=64)
 def _cached_matrix(bank: Filterbank, sample_rate: int, n_fft: int) -> np.ndarray:
-    if isinstance(bank, BandFilterbank):
-        matrix = band_matrix(bank, sample_rate=sample_rate, n_fft=n_fft)
-    elif isinstance(bank, MelFilterbank):
-        matrix = mel_matrix(bank, sample_rate=sample_rate, n_fft=n_fft)
+    kind = getattr(bank, "kind", None)
+    if kind == "bands":
+        matrix = band_matrix(bank, sample_rate=sample_rate, n_fft=n_fft)  # type: ignore[arg-type]
+    elif kind == "mel":
+        matrix = mel_matrix(bank, sample_rate=sample_rate, n_fft=n_fft)  # type: ignore[arg-type]
     else:
         raise SpecError(f"unsupported filterbank {bank!r}; use BandFilterbank or MelFilterbank.")
     matrix.setflags(write=False)

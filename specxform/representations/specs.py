@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal
 import attrs
 
 from specxform.errors import SpecError
+from specxform.representations.filterbanks import filterbank_matrix
 
 WindowName = Literal["hann", "tukey", "rectangular"]
 Padding = Literal["center", "none", "end"]
@@ -492,9 +493,6 @@ class Representation:
                     f"{self.name}: scaling.{key} has {len(values)} values for "
                     f"{self.n_bands} bands; give one value or one per band."
                 )
-        # Deferred import: filterbanks depends on this module's types.
-        from specxform.representations.filterbanks import filterbank_matrix
-
         weights = filterbank_matrix(self.filterbank, framing=self.framing)
         empty = [i for i, row in enumerate(weights) if not row.any()]
         if empty:

@@ -43,14 +43,15 @@ from __future__ import annotations
 import abc
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specxform.errors import CheckpointError
-from specxform.teachers.base import Teacher, TeacherOutput
+from specxform.teachers.base import TeacherOutput
+from specxform_builtins.teachers.published import PublishedTeacher
 
 __all__ = [
     "AUDIOSET_NUM_CLASSES",
@@ -158,7 +159,7 @@ class _ResNetBody(nn.Module):
         return x
 
 
-class _Pann(Teacher):
+class _Pann(PublishedTeacher):
     """Shared input normalisation and head of the PANN CNNs."""
 
     num_classes: ClassVar[int] = AUDIOSET_NUM_CLASSES
@@ -166,8 +167,7 @@ class _Pann(Teacher):
     min_frames: ClassVar[int] = 32
     n_mels: ClassVar[int] = _N_MELS
 
-    #: Catalogue name of the official checkpoint (:data:`specxform.weights.CATALOGUE`).
-    weights_name: ClassVar[str]
+    label_file: ClassVar[str] = "audioset-class-labels"
 
     bn0: nn.BatchNorm2d
     fc1: nn.Linear
@@ -211,37 +211,9 @@ class _Pann(Teacher):
     def _logits(self, mel: Tensor) -> Tensor:
         """``(batch, frames, 64) -> (batch, classes)`` without input checks."""
 
-    @classmethod
-    def labels(cls) -> tuple[str, ...]:
-        """The 527 AudioSet class names, from ``class_labels_indices.csv`` in the weight cache.
-
-        Raises :class:`~specxform.errors.WeightsError` naming the fetch command
-        when the file (catalogue name ``"audioset-class-labels"``) is not cached.
-        """
-        from specxform.teachers.labels import read_label_file
-
-        return read_label_file("audioset-class-labels", AUDIOSET_NUM_CLASSES)
-
-    @classmethod
-    def from_checkpoint(cls, file: str | os.PathLike[str]) -> Self:
-        """Build the model and load an official (or re-saved) checkpoint, in eval mode."""
-        model = cls()
-        load_pann_checkpoint(model, file)
-        return model.eval()
-
-    @classmethod
-    def pretrained(
-        cls, weights: str | os.PathLike[str] | None = None, *, download: bool = True
-    ) -> Self:
-        """The official model: from ``weights`` (``--weights PATH``), the cache, or a download.
-
-        See :func:`specxform.weights.resolve`; offline, the error says where to put the file.
-        """
-        from specxform import weights as catalogue
-
-        return cls.from_checkpoint(
-            catalogue.resolve(catalogue.get(cls.weights_name), weights, download=download)
-        )
+    def load_weights(self, file: str | os.PathLike[str]) -> None:
+        """Load an official (or re-saved) ``.pth`` checkpoint (:func:`load_pann_checkpoint`)."""
+        load_pann_checkpoint(self, file)
 
 
 class ResNet38(_Pann):

@@ -59,9 +59,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from specxform.errors import CheckpointError, InputError
-from specxform.teachers.base import Teacher, TeacherOutput
+from specxform.teachers.base import TeacherOutput
 from specxform.teachers.labels import ClassMapEntry, parse_class_map, read_class_map
 from specxform_builtins.teachers import YAMNET_WEIGHTS
+from specxform_builtins.teachers.published import PublishedTeacher
 
 __all__ = [
     "AUDIOSET_NUM_CLASSES",
@@ -329,7 +330,7 @@ def _clip_logits(patch_logits: Tensor) -> Tensor:
     return log_p - log_q
 
 
-class YAMNet(Teacher):
+class YAMNet(PublishedTeacher):
     """YAMNet classifier on precomputed natural-log Mel spectrograms.
 
     Parameters
@@ -352,6 +353,8 @@ class YAMNet(Teacher):
     """
 
     num_classes: ClassVar[int] = YAMNET_NUM_CLASSES
+    label_file: ClassVar[str] = "yamnet-class-map"
+    weights_name: ClassVar[str] = YAMNET_WEIGHTS[0]
     min_frames: ClassVar[int] = PATCH_FRAMES
     n_mels: ClassVar[int] = N_MELS
 
@@ -452,17 +455,6 @@ class YAMNet(Teacher):
         return self.trainable_parameter_count() + self.batchnorm_channels()
 
     @classmethod
-    def labels(cls) -> tuple[str, ...]:
-        """The 521 class names, from ``yamnet_class_map.csv`` in the weight cache.
-
-        Raises :class:`~specxform.errors.WeightsError` naming the fetch command
-        when the file (catalogue name ``"yamnet-class-map"``) is not cached.
-        """
-        from specxform.teachers.labels import read_label_file
-
-        return read_label_file("yamnet-class-map", YAMNET_NUM_CLASSES)
-
-    @classmethod
     def from_h5(cls, file: str | os.PathLike[str]) -> Self:
         """Build the model from the official ``yamnet.h5``, in eval mode."""
         model = cls()
@@ -507,11 +499,23 @@ class YAMNet(Teacher):
         if activation is None:
             activation = "relu6" if folded else "relu"
         model = cls(activation=activation, folded_batchnorm=folded)
-        try:
-            load_yamnet_state_dict(model, state)
-        except CheckpointError as exc:
-            raise CheckpointError(f"{file} ({fmt}): {exc}") from exc
+        model._load_state(state, f"{file} ({fmt})")
         return model.eval()
+
+    def load_weights(self, file: str | os.PathLike[str]) -> None:
+        """Load any YAMNet weight file (:func:`read_yamnet_weights`) into this model.
+
+        The file must match the model's form (folded or not); :meth:`pretrained`
+        picks the form from the file.
+        """
+        state, fmt = read_yamnet_weights(file)
+        self._load_state(state, f"{file} ({fmt})")
+
+    def _load_state(self, state: Mapping[str, Tensor], what: str) -> None:
+        try:
+            load_yamnet_state_dict(self, state)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{what}: {exc}") from exc
 
 
 # -------------------------------------------------------------------------------- weights
