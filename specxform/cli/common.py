@@ -30,6 +30,7 @@ from specxform.io import (
     write_array,
     write_arrays,
 )
+from specxform.progress import ProgressCallback
 from specxform.representations.specs import Representation
 
 #: Exit status of a usage or input error (argparse uses 2 as well).
@@ -59,6 +60,42 @@ def stderr() -> Console:
 def print_json(data: Any) -> None:
     """Print ``data`` as JSON on stdout, nothing else."""
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type of a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type of a finite, positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def db_offset(text: str) -> str | float:
+    """argparse type of ``--db-offset``: ``auto`` or a finite number of dB."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'auto' nor a number of dB"
+                                         ) from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number of dB, got {text}")
+    return value
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
@@ -249,11 +286,11 @@ def report_outputs(args: argparse.Namespace, plan: OutputPlan, records: list[dic
 def add_chunking_arguments(parser: argparse.ArgumentParser) -> None:
     """``--chunk-seconds`` and ``--normalise``, defaulting to the teacher's chunking."""
     parser.add_argument("--chunk-seconds", type=float, metavar="X",
-                        help="chunk length in seconds (default: the teacher's; 1.0 for most, "
-                        "4.0 for soundaqnet)")
+                        help="chunk length in seconds (default: the teacher's registered "
+                        "one; 1.0 for most)")
     parser.add_argument("--normalise", choices=("peak", "none"),
                         help="peak-normalise each clip, or keep its recorded level (default: "
-                        "the teacher's; none for soundaqnet, whose loudness input depends on it)")
+                        "the teacher's; none for teachers whose input depends on the level)")
 
 
 def checkpoint_option(reserved: tuple[str, ...], example: str
@@ -326,19 +363,127 @@ def recorded_source(files: list[InputFile]) -> str:
     return next(iter(found))
 
 
-def pair_teacher(registry: Any, args: argparse.Namespace) -> tuple[str, Any]:
-    """``--teacher`` (default: the pair's) and its module with ``--weights``, checked against
-    ``--target``."""
-    from specxform.cli.classify import load_teacher
+# ------------------------------------------------------------------ teachers (flag wording)
 
-    name = args.teacher or registry.pair(args.source, args.target).teacher
-    if name is None:
-        known = ", ".join(f"{t.name} ({t.target})" for t in registry.teachers()) or "none"
-        raise SpecError(f"no teacher for target {args.target!r}; give --teacher NAME "
-                        f"(registered: {known}).")
-    entry = registry.teacher(name)
-    if entry.target != args.target:
-        raise SpecError(f"teacher {name!r} consumes {entry.target!r}, not {args.target!r}; "
-                        f"use --target {entry.target}.")
-    offline = any(t.name == "soundaqnet" for t in registry.teachers())
-    return name, load_teacher(entry, args.weights, offline)
+
+def offline_hint(registry: Any, failing: str | None = None, *, with_target: bool = True) -> str:
+    """Which installed teachers work offline, as the flags that choose them.
+
+    A teacher works offline when its registered weight files are bundled or
+    already found (:func:`specxform.teachers.resolve.works_offline`); no
+    teacher is named here by hand. ``failing`` is left out.
+    """
+    from specxform.teachers.resolve import offline_teachers
+
+    found = offline_teachers(registry, exclude=failing)
+    if not found:
+        return ("no other installed teacher works offline; fetch the weight files with "
+                "`specxform weights fetch NAME` while online, or give --weights PATH")
+    return ", ".join(
+        f"`--teacher {e.name}{f' --target {e.target}' if with_target else ''}` works offline"
+        for e in found)
+
+
+def teacher_weights_error(registry: Any, name: str, weights: str | None, exc: Exception,
+                          *, verb: str, with_target: bool = True) -> Exception:
+    """The error of a teacher that cannot load its weights, in the words of the flags.
+
+    A ``--weights`` file the user gave is bad input (status 2); a missing
+    registered file names the teachers that work without downloads.
+    """
+    from specxform.errors import WeightsError
+
+    if weights:
+        return given_weights_error(weights, exc)
+    hint = offline_hint(registry, name, with_target=with_target)
+    return WeightsError(f"teacher {name!r}: {exc} To {verb} without downloads: {hint}.")
+
+
+def load_teacher(registry: Any, entry: Any, weights: str | None, *, verb: str,
+                 with_target: bool = True) -> Any:
+    """:func:`specxform.teachers.resolve.load_teacher` with errors that name the flags."""
+    from specxform.errors import WeightsError
+    from specxform.teachers import resolve
+
+    try:
+        return resolve.load_teacher(entry, weights)
+    except WeightsError as exc:
+        raise teacher_weights_error(registry, entry.name, weights, exc, verb=verb,
+                                    with_target=with_target) from exc
+
+
+def pair_teacher(registry: Any, args: argparse.Namespace, *, verb: str = "run"
+                 ) -> tuple[str, Any]:
+    """``--teacher`` (default: the pair's) and its module with ``--weights``, checked against
+    ``--target``; the library's errors reworded in the flags.
+    """
+    from specxform.teachers import resolve
+
+    try:
+        entry = resolve.pair_teacher(registry, args.source, args.target, args.teacher)
+    except resolve.NoTeacherError as exc:
+        known = ", ".join(f"{t.name} ({t.target})" for t in exc.registered) or "none"
+        raise SpecError(f"no teacher for target {exc.target!r}; give --teacher NAME "
+                        f"(registered: {known}); {offline_hint(registry)}.") from None
+    except resolve.TeacherTargetError as exc:
+        raise SpecError(f"teacher {exc.teacher!r} consumes {exc.consumes!r}, not "
+                        f"{exc.target!r}; use --target {exc.consumes}.") from None
+    return entry.name, load_teacher(registry, entry, args.weights, verb=verb)
+
+
+# ------------------------------------------------------------------ shared argument blocks
+
+
+def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--source``, ``--target``, ``--teacher`` and ``--weights`` of the pair commands."""
+    parser.add_argument("--source", required=True, metavar="S", help="source representation")
+    parser.add_argument("--target", required=True, metavar="T", help="target representation")
+    parser.add_argument("--teacher", metavar="NAME",
+                        help="teacher classifier (default: the pair's or the target's)")
+    parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, dataset_required: bool = False,
+                       dataset_help: str = "dataset adapter (default: folder)") -> None:
+    """``--dataset`` (an adapter name) and ``--data`` (its folder)."""
+    parser.add_argument("--dataset", required=dataset_required,
+                        default=None if dataset_required else "folder", metavar="NAME",
+                        help=dataset_help)
+    parser.add_argument("--data", required=True, metavar="PATH", help="dataset folder")
+
+
+def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--chunk-seconds``, ``--normalise`` and ``--cache-dir``: how features are cached."""
+    add_chunking_arguments(parser)
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="feature caches (default: $SPECXFORM_HOME/features)")
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    """``--device`` (default: auto)."""
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+
+
+def cache_root(args: argparse.Namespace) -> Path:
+    """``--cache-dir``, else ``$SPECXFORM_HOME/features``."""
+    from specxform import weights
+
+    return Path(args.cache_dir) if args.cache_dir else weights.home() / "features"
+
+
+def pair_cache(registry: Any, args: argparse.Namespace, clips: Any, teacher_name: str,
+               teacher: Any, progress: ProgressCallback | None = None) -> tuple[Any, Any]:
+    """The feature cache of ``clips`` for ``--source``/``--target`` and the teacher.
+
+    Chunking follows the teacher unless ``--chunk-seconds``/``--normalise``
+    say otherwise. Returns ``(cache, chunking)``.
+    """
+    from specxform.training.cache import Chunking, build_cache
+
+    chunking = Chunking.for_teacher(registry.teacher(teacher_name), seconds=args.chunk_seconds,
+                                    normalise=args.normalise)
+    cache = build_cache(clips, source=registry.representation(args.source),
+                        target=registry.representation(args.target), teacher=teacher,
+                        teacher_name=teacher_name, root=cache_root(args), chunking=chunking,
+                        progress=progress)
+    return cache, chunking

@@ -46,14 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ESC-50) or split (SONYC-UST: macro-AUPRC), or by grouped K-fold "
         "cross-validation (any dataset, --scheme grouped).",
     )
-    parser.add_argument("--dataset", required=True, metavar="NAME",
-                        help="dataset adapter: urbansound8k, esc50, sonyc, folder, ...")
-    parser.add_argument("--data", required=True, metavar="PATH", help="dataset folder")
-    parser.add_argument("--source", required=True, metavar="S", help="source representation")
-    parser.add_argument("--target", required=True, metavar="T", help="target representation")
-    parser.add_argument("--teacher", metavar="NAME",
-                        help="teacher classifier (default: the pair's or the target's)")
-    parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
+    common.add_data_arguments(parser, dataset_required=True,
+                              dataset_help="dataset adapter (see `specxform list datasets`)")
+    common.add_pair_arguments(parser)
     parser.add_argument("--methods", type=common.method_list_option("true,pinv"),
                         default=("true", "pinv"), metavar="LIST",
                         help="comma-separated, from true, pinv, nnls, ridge (default: "
@@ -78,10 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="standardise the probe's inputs (training clips' mean and std)")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap draws of the 95%% intervals (default: 1000)")
-    common.add_chunking_arguments(parser)
-    parser.add_argument("--cache-dir", metavar="DIR",
-                        help="feature caches (default: $SPECXFORM_HOME/features)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    common.add_cache_arguments(parser)
+    common.add_device_argument(parser)
     parser.add_argument("-o", "--output", metavar="DIR",
                         help="also write downstream.json, downstream.csv, downstream.md to DIR")
     common.add_json_flag(parser)
@@ -159,7 +152,7 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def _features(methods: list[str], cache: Any, teacher: Any, models: dict[str, Any],
-              device: Any, progress: bool) -> dict[str, Any]:
+              device: Any, progress: Any) -> dict[str, Any]:
     """Clip features ``(clips, outputs)`` of each method, clips in the cache's order."""
     from specxform.evaluation.downstream import transcoded_features, true_features
     from specxform.transcoders.pinv import PinvTranscoder
@@ -201,11 +194,11 @@ def _as_flags(message: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate every method, print the result, write the files of ``-o``."""
-    from specxform import plugins, weights
+    from specxform import plugins
+    from specxform.cli.progress import progress_bars
     from specxform.evaluation.downstream import evaluate_probes
     from specxform.evaluation.folds import dataset_folds
     from specxform.evaluation.probe import ProbeConfig
-    from specxform.training.cache import Chunking, build_cache
     from specxform.training.trainer import select_device
 
     _check_args(args)
@@ -215,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     registry = plugins.get_registry()
     registry.pair(args.source, args.target)  # unknown names: the closest ones are suggested
     device = select_device(args.device)
-    teacher_name, teacher = common.pair_teacher(registry, args)
+    teacher_name, teacher = common.pair_teacher(registry, args, verb="evaluate")
     models = _load_checkpoints(args, registry, teacher_name, device)
     dataset = _dataset(registry, args)
     try:
@@ -223,22 +216,16 @@ def run(args: argparse.Namespace) -> int:
                                       seed=args.seed, validate=args.validate)
     except (InputError, SpecError) as exc:  # the library names parameters; say the flags
         raise type(exc)(_as_flags(str(exc))) from exc
-    progress = common.stderr().is_terminal
-    chunking = Chunking.for_teacher(registry.teacher(teacher_name), seconds=args.chunk_seconds,
-                                    normalise=args.normalise)
-    cache = build_cache(
-        dataset.clips, source=registry.representation(args.source),
-        target=registry.representation(args.target), teacher=teacher, teacher_name=teacher_name,
-        root=Path(args.cache_dir) if args.cache_dir else weights.home() / "features",
-        chunking=chunking, progress=progress,
-    )
-    features = _features(methods, cache, teacher, models, device, progress)
-    info = {"teacher": teacher_name, "source": args.source, "target": args.target,
-            "chunk_seconds": chunking.seconds, "normalise": chunking.normalise,
-            "checkpoints": {name: str(path) for name, path in args.checkpoint}}
-    result = evaluate_probes(features, cache.files, dataset.clips, folds,
-                             classes=dataset.classes, config=config, n_boot=args.bootstrap,
-                             scheme=scheme, dataset=args.dataset, progress=progress, info=info)
+    with progress_bars(common.stderr().is_terminal, transient=True) as progress:
+        cache, chunking = common.pair_cache(registry, args, dataset.clips, teacher_name, teacher,
+                                            progress)
+        features = _features(methods, cache, teacher, models, device, progress)
+        info = {"teacher": teacher_name, "source": args.source, "target": args.target,
+                "chunk_seconds": chunking.seconds, "normalise": chunking.normalise,
+                "checkpoints": {name: str(path) for name, path in args.checkpoint}}
+        result = evaluate_probes(features, cache.files, dataset.clips, folds,
+                                 classes=dataset.classes, config=config, n_boot=args.bootstrap,
+                                 scheme=scheme, dataset=args.dataset, progress=progress, info=info)
     report = result.to_dict()
     written = write_files(Path(args.output), report) if args.output else []
     if args.json:

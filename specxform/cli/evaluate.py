@@ -50,14 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Mel MSE, BCE, top-3, with bootstrap intervals over files), all on the same files "
         "of one part of the dataset's grouped split.",
     )
-    parser.add_argument("--source", required=True, metavar="S", help="source representation")
-    parser.add_argument("--target", required=True, metavar="T", help="target representation")
-    parser.add_argument("--teacher", metavar="NAME",
-                        help="teacher classifier (default: the pair's or the target's)")
-    parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
-    parser.add_argument("--data", required=True, metavar="PATH", help="dataset folder")
-    parser.add_argument("--dataset", default="folder", metavar="NAME",
-                        help="dataset adapter (default: folder)")
+    common.add_pair_arguments(parser)
+    common.add_data_arguments(parser)
     parser.add_argument("--split", choices=SPLITS, default="test",
                         help="part of the grouped split to evaluate (default: test)")
     parser.add_argument("--seed", type=int, default=0,
@@ -71,16 +65,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         action="append", default=[],
                         metavar="NAME=CKPT", help="a trained checkpoint (student or retrained "
                         "teacher) evaluated as NAME (repeatable)")
-    common.add_chunking_arguments(parser)
-    parser.add_argument("--cache-dir", metavar="DIR",
-                        help="feature caches (default: $SPECXFORM_HOME/features)")
+    common.add_cache_arguments(parser)
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap draws of the 95%% intervals (default: 1000)")
     parser.add_argument("--examples", type=int, default=3, metavar="N",
                         help="example chunks drawn in -o (default: 3)")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N",
                         help="chunks per forward pass (default: 64)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
+    common.add_device_argument(parser)
     parser.add_argument("-o", "--output", metavar="DIR",
                         help="also write results.json/.csv/.md and figures to DIR")
     common.add_json_flag(parser)
@@ -158,10 +150,11 @@ def build_methods(names: Sequence[str], checkpoints: Sequence[tuple[str, str]], 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate every method, print the table, write the files of ``-o``."""
-    from specxform import plugins, weights
+    from specxform import plugins
+    from specxform.cli.progress import progress_bars
     from specxform.evaluation.comparison import cache_pair, check_teacher, evaluate_methods
     from specxform.teachers.labels import teacher_labels
-    from specxform.training.cache import Chunking, build_cache, teacher_digest
+    from specxform.training.cache import teacher_digest
     from specxform.training.trainer import select_device
 
     _check_args(args)
@@ -169,26 +162,20 @@ def run(args: argparse.Namespace) -> int:
     registry = plugins.get_registry()
     registry.pair(args.source, args.target)  # unknown names: the closest ones are suggested
     device = select_device(args.device)
-    teacher_name, teacher = common.pair_teacher(registry, args)
+    teacher_name, teacher = common.pair_teacher(registry, args, verb="evaluate")
     dataset = registry.dataset(args.dataset).factory(args.data)
     clip_names = split_names(dataset, args.split, args.seed)
     methods = build_methods(names, args.checkpoint, source=registry.representation(args.source),
                             target=registry.representation(args.target),
                             teacher_name=teacher_name, digest=teacher_digest(teacher),
                             registry=registry, device=device)
-    progress = common.stderr().is_terminal
-    chunking = Chunking.for_teacher(registry.teacher(teacher_name), seconds=args.chunk_seconds,
-                                    normalise=args.normalise)
-    cache = build_cache(
-        dataset.clips, source=registry.representation(args.source),
-        target=registry.representation(args.target), teacher=teacher, teacher_name=teacher_name,
-        root=Path(args.cache_dir) if args.cache_dir else weights.home() / "features",
-        chunking=chunking, progress=progress,
-    )
-    check_teacher(cache, teacher)
-    result = evaluate_methods(cache, cache.rows(clip_names), teacher, methods, device=device,
-                              batch_size=args.batch_size, n_boot=args.bootstrap,
-                              seed=args.seed, n_examples=args.examples, progress=progress)
+    with progress_bars(common.stderr().is_terminal, transient=True) as progress:
+        cache, chunking = common.pair_cache(registry, args, dataset.clips, teacher_name, teacher,
+                                            progress)
+        check_teacher(cache, teacher)
+        result = evaluate_methods(cache, cache.rows(clip_names), teacher, methods, device=device,
+                                  batch_size=args.batch_size, n_boot=args.bootstrap,
+                                  seed=args.seed, n_examples=args.examples, progress=progress)
     labels = teacher_labels(teacher, cache.probs.shape[1])
     report = make_report(result, labels.names, source=args.source, target=args.target,
                          teacher=teacher_name, dataset=args.dataset, data=str(args.data),

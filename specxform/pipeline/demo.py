@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import attrs
 import numpy as np
@@ -261,16 +262,16 @@ def train_demo(folder: str | Path = "specxform-demo", *, train_scenes: int = 4,
     Writes ``scenes/`` (the audio), ``cache/`` (features and SoundAQnet's
     outputs on the true Mels, reused by a rerun) and ``run/`` (checkpoints,
     replaced on each run) into ``folder``, then trains with
-    :func:`specxform.training.trainer.train` on ``train_scenes`` scenes and validates on
-    ``valid_scenes`` others.
+    :func:`specxform.pipeline.training.train_pair` (the pair's student, small) on
+    ``train_scenes`` scenes and validates on ``valid_scenes`` others.
 
     Returns
     -------
     TrainDemoResult
     """
+    from specxform.pipeline.training import train_pair
     from specxform.plugins import get_registry
-    from specxform.training.cache import Chunking, build_cache
-    from specxform.training.trainer import TrainConfig, train
+    from specxform.training.trainer import TrainConfig
 
     if train_scenes < 1 or valid_scenes < 1:
         raise InputError(f"need at least one training and one validation scene, got "
@@ -285,16 +286,15 @@ def train_demo(folder: str | Path = "specxform-demo", *, train_scenes: int = 4,
     split = Split(tuple(clips[:train_scenes]), tuple(clips[train_scenes:]), (), seed=0,
                   fractions=(train_scenes / len(clips), valid_scenes / len(clips), 0.0),
                   scheme="demo scenes")
-    teacher = registry.teacher(TRAIN_TARGET).factory()
-    cache = build_cache(clips, source=registry.representation(SOURCE),
-                        target=registry.representation(TRAIN_TARGET), teacher=teacher,
-                        teacher_name=TRAIN_TARGET, root=folder / "cache", progress=progress,
-                        chunking=Chunking.for_teacher(registry.teacher(TRAIN_TARGET)))
     run = folder / "run"
     shutil.rmtree(run, ignore_errors=True)
-    result = train(cache, split, teacher, out_dir=run, teacher_name=TRAIN_TARGET,
-                   student_config=STUDENT_CONFIG, registry=registry, progress=progress,
-                   config=TrainConfig(epochs=epochs, batch_size=8, lr=1e-3, device="cpu"))
+    bar: Any = progress  # passed on as train_pair's progress
+    pair_run = train_pair(SOURCE, TRAIN_TARGET, split=split, teacher=TRAIN_TARGET,
+                          student_config=STUDENT_CONFIG, out_dir=run,
+                          cache_dir=folder / "cache", registry=registry, progress=bar,
+                          config=TrainConfig(epochs=epochs, batch_size=8, lr=1e-3,
+                                             device="cpu"))
+    result, cache = pair_run.result, pair_run.cache
     best = next(row for row in result.history if row["epoch"] == result.best_epoch)
     student = {k: best[f"valid_{k}"] for k in result.pinv_metrics}
     return TrainDemoResult(run, TRAIN_TARGET, train_scenes, valid_scenes,
