@@ -82,12 +82,14 @@ mosqito is imported lazily: importing it costs about 2 s (it imports matplotlib)
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 
+from specxform import Framing
 from specxform.errors import InputError
 
 __all__ = [
@@ -102,7 +104,6 @@ __all__ = [
     "audio_loudness_2ms",
     "audio_loudness_2ms_batch",
     "calibration_offset_db",
-    "cense_frame_centres",
     "interpolate_to_mel_frames",
     "loudness_at_mel_frames",
     "mel_frame_count",
@@ -133,8 +134,6 @@ _P_REF_PA = 20e-6
 _LEVEL_LIMIT_DB = 120.0  # ISO 532-1 table A.3 ends here for bands below 315 Hz
 _N_LOW_BANDS = 11  # 25 .. 250 Hz, the bands the limit applies to
 _DECIMATION = 4  # mosqito keeps every 4th value of its 2 kHz loudness
-# Cense fast framing: 4096-sample frames, hop 4000, 32 kHz.
-_CENSE_SR, _CENSE_FRAME, _CENSE_HOP = 32_000, 4096, 4000
 # Row-samples per nonlinear-decay batch: the step allocates 3 float64 arrays of
 # rows * steps * 24 values, so 1.5e6 row-samples is about 860 MB.
 _BATCH_ROW_SAMPLES = 1_500_000
@@ -373,6 +372,14 @@ def _nonlinear_decay_batch(cores: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
+@functools.cache
+def _cense_framing() -> Framing:
+    """The framing of the built-in ``cense`` levels (32 kHz, 4096-sample frames, hop 4000)."""
+    from specxform_builtins.third_octave import cense
+
+    return cense().framing
+
+
 def _check_substeps(substeps: int) -> int:
     if substeps not in (1, SUBSTEPS_PER_MEL_FRAME):
         raise InputError(
@@ -534,30 +541,6 @@ def third_octave_loudness(
     return total[:1] if single else total
 
 
-def cense_frame_centres(
-    n_frames: int,
-    *,
-    sample_rate: int = _CENSE_SR,
-    frame_length: int = _CENSE_FRAME,
-    hop_length: int = _CENSE_HOP,
-) -> np.ndarray:
-    """Centre times of non-centred frames: ``(hop * k + frame / 2) / sr`` seconds.
-
-    Parameters
-    ----------
-    n_frames : int
-        Number of frames.
-    sample_rate, frame_length, hop_length : int
-        Framing of the source representation (Cense fast: 32 kHz, 4096, 4000,
-        so frame k is centred at ``0.125 k + 0.064`` s).
-
-    Returns
-    -------
-    np.ndarray, shape (n_frames,)
-    """
-    return (hop_length * np.arange(n_frames) + frame_length / 2) / sample_rate
-
-
 def interpolate_to_mel_frames(
     values: np.ndarray,
     times_s: np.ndarray,
@@ -617,8 +600,9 @@ def student_loudness(
     offset_db : float
         Calibration, dB SPL at digital rms 1.
     frame_times_s : np.ndarray, shape (frames,), optional
-        Centre time of each level frame; default Cense fast framing
-        (:func:`cense_frame_centres`). Pass the slow framing's centres for 1 s levels.
+        Centre time of each level frame; default the Cense fast framing's
+        (:meth:`specxform.Framing.frame_centre` of the ``cense`` representation's
+        framing). Pass the slow framing's centres for 1 s levels.
     field_type : {"free", "diffuse"}
         Sound field.
 
@@ -628,8 +612,9 @@ def student_loudness(
         Loudness in sone, linear in time between level-frame centres.
     """
     per_frame = third_octave_loudness(levels_db, offset_db=offset_db, field_type=field_type)
-    times = cense_frame_centres(per_frame.size) if frame_times_s is None else frame_times_s
-    times = np.asarray(times, dtype=np.float64)
+    if frame_times_s is None:
+        frame_times_s = _cense_framing().frame_centre(np.arange(per_frame.size))
+    times = np.asarray(frame_times_s, dtype=np.float64)
     if times.shape != per_frame.shape:
         raise InputError(
             f"frame_times_s has shape {times.shape}, expected one time per level frame "
