@@ -118,6 +118,10 @@ def test_training_demo_beats_pinv(tmp_path: Path) -> None:
         assert training["pinv"][key] == pytest.approx(float(log[0][f"valid_{key}"]))
         assert training["student"][key] == pytest.approx(float(best[f"valid_{key}"]))
     assert float(log[-1]["train_loss"]) < float(log[1]["train_loss"])  # it learns
+    # What the name says: the best epoch is a trained one, and it beats PINV on validation.
+    assert training["best_epoch"] >= 1
+    assert training["student"]["loss"] < training["pinv"]["loss"]
+    assert training["student"]["mel_mse"] < training["pinv"]["mel_mse"]
     student = checkpoint.load_student(tmp_path / "run" / "best.pt")
     assert student.source.name == "cense" and student.target.name == "soundaqnet"
 

@@ -454,4 +454,7 @@ def test_soundaqnet_probe_on_the_excerpt_beats_chance(shared_data: Path, tmp_pat
     true, pinv = report["methods"]
     assert true["value"] > majority + 0.05  # chance: the largest class, 13 of 102
     assert true["low"] <= true["value"] <= true["high"] and 0 <= pinv["value"] <= 1
+    # PINV's Mels lose what the 29 bands cannot hold: the probe on them does worse.
+    assert pinv["low"] <= pinv["value"] <= pinv["high"] and len(pinv["folds"]) == 5
+    assert pinv["value"] < true["value"]
     assert (tmp_path / "out" / "downstream.md").is_file()

