@@ -226,7 +226,7 @@ def _engine(args: argparse.Namespace) -> Any:
 def _spec(args: argparse.Namespace) -> Any:
     from specxform import plugins
     from specxform.archive import ModelSpec
-    from specxform.cli.classify_levels import trained_chunk_seconds
+    from specxform.levels.classify import trained_chunk_seconds
     from specxform.training.checkpoint import read_checkpoint, resolve_checkpoint
 
     source = args.source or read_checkpoint(args.checkpoint)["description"]["source"]["name"]

@@ -56,6 +56,7 @@ from specxform.levels.readers import (
     timestamp_text,
     window_frames,
 )
+from specxform.progress import ProgressCallback, report
 from specxform.registry import Registry
 from specxform.representations.specs import Representation
 from specxform.teachers.labels import ClassLabels
@@ -70,6 +71,7 @@ __all__ = [
     "classify_level_files",
     "estimate_offset",
     "load_level_model",
+    "trained_chunk_seconds",
 ]
 
 #: Percentile of the frame broadband level that ``--db-offset auto`` brings to AUTO_TARGET_DB.
@@ -82,9 +84,6 @@ AUTO_PERCENTILE = 99.0
 AUTO_TARGET_DB = -12.0
 #: Windows per transcoder and teacher call.
 BATCH_WINDOWS = 64
-
-ProgressFn = Callable[[int, int], None]
-
 
 # ----------------------------------------------------------------------------- model
 
@@ -235,6 +234,14 @@ def load_level_model(checkpoint: str | Path, source_name: str | None = None, *,
         warnings.append(labels.warning)
     return LevelModel(trained.transcoder.eval(), classifier, trained.kind, trained.teacher_name,
                       source, trained.target, labels, checkpoint, tuple(warnings))
+
+
+def trained_chunk_seconds(checkpoint: str | Path) -> float:
+    """The chunk length in seconds a checkpoint was trained on (1 s when it does not say)."""
+    from specxform.training.checkpoint import read_checkpoint
+
+    chunking = read_checkpoint(checkpoint)["description"].get("cache", {}).get("chunking", {})
+    return float(chunking.get("seconds", 1.0))
 
 
 def check_level_window(model: LevelModel, window_s: float) -> int:
@@ -407,16 +414,20 @@ class LevelResult:
 # ----------------------------------------------------------------------------- pipeline
 
 
-def _passes(reader: LevelReader, passes: int, pass_index: int, progress: ProgressFn | None
-            ) -> Iterator[Any]:
+def _passes(reader: LevelReader, passes: int, pass_index: int,
+            progress: ProgressCallback | None, task: str) -> Iterator[Any]:
     for block in reader.blocks():
-        if progress is not None:
-            progress(pass_index * reader.total + block.done, passes * reader.total)
+        report(progress, task, pass_index * reader.total + block.done, passes * reader.total)
         yield block
 
 
-def estimate_offset(reader: LevelReader, *, progress: ProgressFn | None = None,
-                    passes: int = 2) -> tuple[float, float]:
+def _task(reader: LevelReader) -> str:
+    """The progress task of one file: ``classifying <file name>``."""
+    return f"classifying {Path(reader.path).name}"
+
+
+def estimate_offset(reader: LevelReader, *, progress: ProgressCallback | None = None,
+                    passes: int = 2, task: str | None = None) -> tuple[float, float]:
     """``--db-offset auto``: ``(offset, p99)`` in dB, from one streaming pass over ``reader``.
 
     ``p99`` is the 99th percentile of the stored frames' broadband level
@@ -439,7 +450,7 @@ def estimate_offset(reader: LevelReader, *, progress: ProgressFn | None = None,
             "give --db-offset 0 or the offset in its unit."
         )
     histogram = BroadbandHistogram()
-    for block in _passes(reader, passes, 0, progress):
+    for block in _passes(reader, passes, 0, progress, task or _task(reader)):
         histogram.add(block.levels)
     if histogram.n == 0:
         raise InputError(f"{reader.path}: every frame holds a NaN or infinite level; nothing "
@@ -489,7 +500,7 @@ def window_probs(model: LevelModel, levels: np.ndarray) -> np.ndarray:
 
 def classify_level_file(model: LevelModel, path: str | Path, name: str,
                         settings: LevelSettings, store_dir: str | Path, *,
-                        progress: ProgressFn | None = None, key: str | None = None
+                        progress: ProgressCallback | None = None, key: str | None = None
                         ) -> LevelResult:
     """Classify one level file window by window (see the module docstring).
 
@@ -503,8 +514,10 @@ def classify_level_file(model: LevelModel, path: str | Path, name: str,
     settings : LevelSettings
     store_dir : path-like
         Folder for the window store (a temporary folder).
-    progress : callable, optional
-        ``progress(done, total)`` in arbitrary units, as blocks are read.
+    progress : ProgressCallback, optional
+        Receives :class:`~specxform.progress.ProgressEvent` values of the task
+        ``classifying <name>`` in arbitrary units (frames read, over both
+        passes), as blocks are read.
     key : str, optional
         HDF5: the dataset holding the levels (see :func:`specxform.levels.readers.open_levels`).
 
@@ -520,7 +533,8 @@ def classify_level_file(model: LevelModel, path: str | Path, name: str,
     passes = 1 if settings.db_offset is not None else 2
     p99 = None
     if settings.db_offset is None:
-        offset, p99 = estimate_offset(reader, progress=progress, passes=passes)
+        offset, p99 = estimate_offset(reader, progress=progress, passes=passes,
+                                      task=f"classifying {name}")
     else:
         offset = float(settings.db_offset)
     store = WindowStore(Path(store_dir) / f"{uuid.uuid4().hex}.windows", len(model.labels.names))
@@ -537,7 +551,7 @@ def classify_level_file(model: LevelModel, path: str | Path, name: str,
                 store.append(part, probs)
                 total += probs.sum(axis=0)
 
-    for block in _passes(reader, passes, passes - 1, progress):
+    for block in _passes(reader, passes, passes - 1, progress, f"classifying {name}"):
         run(cutter.feed(block))
     run(cutter.finish())
     segments = cutter.segments
@@ -594,7 +608,7 @@ def classify_level_files(model: LevelModel, files: Sequence[Sequence[Any]],
                          settings: LevelSettings, store_dir: str | Path, *, jobs: int = 1,
                          weights: str | Path | None = None,
                          registry_factory: Callable[[], Registry] | None = None,
-                         progress: Callable[[str, int, int], None] | None = None
+                         progress: ProgressCallback | None = None
                          ) -> dict[str, LevelResult]:
     """Classify many level files, in this process or across ``jobs`` worker processes.
 
@@ -611,8 +625,10 @@ def classify_level_files(model: LevelModel, files: Sequence[Sequence[Any]],
     registry_factory : callable, optional
         Builds the registry in each worker (a picklable function; default:
         :func:`specxform.plugins.get_registry`).
-    progress : callable, optional
-        ``progress(name, done, total)``; with workers, called as each file completes.
+    progress : ProgressCallback, optional
+        Receives the events of each file's task ``classifying <name>`` (with
+        workers, one as each file completes) and of the task
+        ``classifying N level file(s)`` (files done of all).
 
     Returns
     -------
@@ -620,14 +636,14 @@ def classify_level_files(model: LevelModel, files: Sequence[Sequence[Any]],
         In the order of ``files``. The first error stops everything and is raised.
     """
     entries = [_entry(file) for file in files]
+    overall = f"classifying {len(entries)} level file(s)"
+    report(progress, overall, 0, len(entries))
     if jobs <= 1 or len(entries) == 1:
         results = {}
-        for path, name, key in entries:
-            def report(done: int, total: int, name: str = name) -> None:
-                if progress is not None:
-                    progress(name, done, total)
+        for i, (path, name, key) in enumerate(entries):
             results[name] = classify_level_file(model, path, name, settings, store_dir,
-                                                progress=report, key=key)
+                                                progress=progress, key=key)
+            report(progress, overall, i + 1, len(entries))
         return results
     from multiprocessing import get_context
 
@@ -643,6 +659,7 @@ def classify_level_files(model: LevelModel, files: Sequence[Sequence[Any]],
             pool.submit(_work, str(path), name, settings, str(store_dir), key): name
             for path, name, key in entries}
         pending = set(futures)
+        finished = 0
         while pending:
             done, pending = wait(pending, return_when=FIRST_EXCEPTION)
             for future in done:
@@ -650,7 +667,8 @@ def classify_level_files(model: LevelModel, files: Sequence[Sequence[Any]],
                 if error is not None:
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise error
-                if progress is not None:
-                    progress(futures[future], 1, 1)
+                report(progress, f"classifying {futures[future]}", 1, 1)
+                finished += 1
+                report(progress, overall, finished, len(entries))
         by_name = {futures[f]: f.result() for f in futures}
     return {name: by_name[name] for _, name, _ in entries}

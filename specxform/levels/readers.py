@@ -88,6 +88,8 @@ __all__ = [
     "WindowCutter",
     "broadband_db",
     "find_level_files",
+    "hdf5_recordings",
+    "level_inputs",
     "open_levels",
     "silence_levels",
     "window_frames",
@@ -162,6 +164,31 @@ def find_level_files(inputs: Sequence[str | Path]) -> list[tuple[Path, str]]:
         raise InputError(f"no level files ({', '.join(LEVEL_SUFFIXES)}) found in "
                          f"{', '.join(map(str, inputs))}.")
     return [(path, name) for name, path in found.items()]
+
+
+def level_inputs(inputs: Sequence[str | Path], key: str | None = None
+                 ) -> list[tuple[Path, str, str | None]]:
+    """Level files, and the recordings of each HDF5 file that holds several.
+
+    :func:`find_level_files` expanded: an HDF5 file with a ``levels`` group of
+    several datasets (``specxform features a.wav b.wav -o all.h5``) gives one
+    input per dataset, named ``<file name>/<dataset name>``; ``key`` names the
+    one dataset to read in every HDF5 file instead.
+
+    Returns
+    -------
+    list of (Path, str, str or None)
+        Each file, its output name and the HDF5 dataset to read (None: the default).
+    """
+    out: list[tuple[Path, str, str | None]] = []
+    for path, name in find_level_files(inputs):
+        is_h5 = path.suffix.lower() in (".h5", ".hdf5")
+        recordings = hdf5_recordings(path) if is_h5 and key is None else []
+        if recordings:
+            out += [(path, f"{name}/{k.removeprefix('levels/')}", k) for k in recordings]
+        else:
+            out.append((path, name, key if is_h5 else None))
+    return out
 
 
 @attrs.frozen

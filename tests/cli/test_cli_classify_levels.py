@@ -22,9 +22,9 @@ import pytest
 from levels_helpers import LABELS, LevelTeacher, level_registry, make_checkpoint, sensor_levels
 
 from specxform import plugins
-from specxform.cli.classify_levels import LEVEL_CSV_COLUMNS
 from specxform.cli.main import main
 from specxform.levels.classify import AUTO_TARGET_DB
+from specxform.levels.reports import LEVEL_CSV_COLUMNS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 CENTRES = [1000 * 10 ** ((i - 17) / 10) for i in range(29)]
