@@ -10,7 +10,7 @@ own. The root records the representation (``representation``) and
 
 Placing frames on the axis keeps the rules of :mod:`specxform.levels.readers`: each
 input is validated as ``specxform classify`` validates it (a reading
-:class:`~specxform.levels.readers.WindowCutter`); consecutive frames at most
+:class:`~specxform.levels.windows.WindowCutter`); consecutive frames at most
 ``GAP_FACTOR * P`` apart take consecutive indices (clock jitter is dropped,
 the frame keeps its place in the run); a larger step is a gap, stored as at
 least one missing (NaN) frame; missing frames stay NaN. Each sensor's files
@@ -41,7 +41,8 @@ import numpy as np
 
 from specxform.archive.stores import Archive, Chunk, epoch_us, open_archive
 from specxform.errors import InputError
-from specxform.levels.readers import BLOCK_FRAMES, GAP_FACTOR, LevelBlock, WindowCutter
+from specxform.levels.readers import BLOCK_FRAMES, LevelBlock
+from specxform.levels.windows import GAP_FACTOR, WindowCutter
 from specxform.representations.specs import Representation
 
 __all__ = ["ConvertResult", "convert_archive", "write_zarr_sensor"]

@@ -8,7 +8,7 @@ Ray or Beam. Per chunk it:
 1. reads the chunk's levels in blocks (:meth:`Chunk.open`, the readers of
    :mod:`specxform.levels.readers`);
 2. validates them and cuts windows that never cross a gap, a missing frame or
-   the chunk's ends (:class:`~specxform.levels.readers.WindowCutter`);
+   the chunk's ends (:class:`~specxform.levels.windows.WindowCutter`);
 3. adds the dB offset, transcodes and classifies each batch of windows
    (:func:`specxform.levels.classify.window_probs`), exactly as
    ``specxform classify --source`` does for a file;
@@ -46,13 +46,9 @@ from specxform.levels.classify import (
     load_level_model,
     window_probs,
 )
-from specxform.levels.readers import (
-    BLOCK_FRAMES,
-    BroadbandHistogram,
-    WindowBatch,
-    WindowCutter,
-    silence_levels,
-)
+from specxform.levels.readers import BLOCK_FRAMES
+from specxform.levels.statistics import BroadbandHistogram
+from specxform.levels.windows import WindowBatch, WindowCutter, silence_levels
 from specxform.representations.specs import Representation
 
 __all__ = [
@@ -346,7 +342,7 @@ def classify_chunk(model: LevelModel, chunk: Chunk, settings: MapSettings, db_of
 
 @attrs.frozen
 class Histogram:
-    """The non-empty bins of a :class:`~specxform.levels.readers.BroadbandHistogram`
+    """The non-empty bins of a :class:`~specxform.levels.statistics.BroadbandHistogram`
     (small to send).
 
     Attributes

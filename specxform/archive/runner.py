@@ -50,7 +50,7 @@ from specxform.archive.mapping import (
 from specxform.archive.output import OutputFolder
 from specxform.archive.stores import Archive, Chunk, archive_kind, open_archive
 from specxform.errors import InputError, SpecxformError
-from specxform.levels.readers import BroadbandHistogram
+from specxform.levels.statistics import BroadbandHistogram
 
 __all__ = ["ArchiveRun", "classify_archive", "process_chunk"]
 

@@ -7,9 +7,9 @@ Pipeline, per level file (:func:`classify_level_file`)
        99th percentile of the frames' broadband level to :data:`AUTO_TARGET_DB`
        (plus the source's own calibration ``scaling.offset``, 0 for ``cense``),
        where that percentile lies for peak-normalised real clips
-       (:class:`~specxform.levels.readers.BroadbandHistogram`).
+       (:class:`~specxform.levels.statistics.BroadbandHistogram`).
     2. *Windows.* The file is read in blocks, validated and cut into windows of
-       ``W`` frames that never cross a gap (:class:`~specxform.levels.readers.WindowCutter`);
+       ``W`` frames that never cross a gap (:class:`~specxform.levels.windows.WindowCutter`);
        a padded last window is padded with silence (after the shift).
     3. *Transcoding.* Each window goes through the checkpoint's transcoder on
        its own, exactly as each training chunk did: the PINV holds the edge
@@ -45,17 +45,9 @@ import torch
 from torch import nn
 
 from specxform.errors import CheckpointError, InputError, PluginError, WeightsError
-from specxform.levels.readers import (
-    BLOCK_FRAMES,
-    BroadbandHistogram,
-    LevelReader,
-    WindowBatch,
-    WindowCutter,
-    open_levels,
-    silence_levels,
-    timestamp_text,
-    window_frames,
-)
+from specxform.levels.readers import BLOCK_FRAMES, LevelReader, open_levels, timestamp_text
+from specxform.levels.statistics import BroadbandHistogram
+from specxform.levels.windows import WindowBatch, WindowCutter, silence_levels, window_frames
 from specxform.progress import ProgressCallback, report
 from specxform.registry import Registry
 from specxform.representations.specs import Representation
@@ -355,7 +347,7 @@ class LevelResult:
         Frames read, frames with a NaN/inf level, timestamp gaps.
     segments : list of dict
         ``start_s``, ``end_s``, ``frames``, ``windows`` of the first
-        :data:`~specxform.levels.readers.MAX_LISTED_SEGMENTS` segments; ``n_segments`` counts all.
+        :data:`~specxform.levels.windows.MAX_LISTED_SEGMENTS` segments; ``n_segments`` counts all.
     start_s, end_s : float
         Start of the first frame and end of the last one (s).
     origin : str or None

@@ -29,14 +29,9 @@ from specxform.levels.classify import (
     load_level_model,
     window_probs,
 )
-from specxform.levels.readers import (
-    BroadbandHistogram,
-    WindowCutter,
-    broadband_db,
-    open_levels,
-    silence_levels,
-    window_frames,
-)
+from specxform.levels.readers import open_levels
+from specxform.levels.statistics import BroadbandHistogram, broadband_db
+from specxform.levels.windows import WindowCutter, silence_levels, window_frames
 from specxform.registry import Registry
 from specxform.representations.specs import Representation
 

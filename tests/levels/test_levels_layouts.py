@@ -22,7 +22,8 @@ from specxform import plugins
 from specxform.cli.main import main
 from specxform.errors import InputError
 from specxform.io import write_array, write_arrays
-from specxform.levels.readers import WindowCutter, open_levels
+from specxform.levels.readers import open_levels
+from specxform.levels.windows import WindowCutter
 from specxform.representations.specs import Representation
 
 CENTRES = [1000 * 10 ** ((i - 17) / 10) for i in range(29)]
