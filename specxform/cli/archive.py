@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from specxform.cli import common
-from specxform.cli.classify import _db_offset, _positive_int, _positive_seconds
+from specxform.cli.progress import progress_bars
 from specxform.errors import InputError
+from specxform.progress import report
 
 #: Modules of the ``archive`` extra.
 EXTRA = ("distributed", "pyarrow", "zarr")
@@ -68,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="the Zarr store to create (a folder that does not exist)")
     convert.add_argument("--source", required=True, metavar="NAME",
                          help="representation of the stored levels, e.g. cense")
-    convert.add_argument("--chunk-seconds", type=_positive_seconds, default=3600.0,
+    convert.add_argument("--chunk-seconds", type=common.positive_seconds, default=3600.0,
                          metavar="SECONDS", help="time chunk length (default: 3600)")
     common.add_json_flag(convert)
     convert.set_defaults(func=run_convert)
@@ -78,7 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("input", metavar="ARCHIVE", help="folder tree, HDF5 file or Zarr store")
     info.add_argument("--source", required=True, metavar="NAME",
                       help="representation of the stored levels, e.g. cense")
-    info.add_argument("--chunk-seconds", type=_positive_seconds, metavar="SECONDS",
+    info.add_argument("--chunk-seconds", type=common.positive_seconds, metavar="SECONDS",
                       help="chunk length of HDF5 and Zarr sensors (default: the Zarr chunks, "
                       "one hour for HDF5)")
     common.add_json_flag(info)
@@ -107,17 +108,17 @@ def _register_classify(subparsers: argparse._SubParsersAction) -> None:
     engine.add_argument("--workers", type=_workers, default=2, metavar="N",
                         help="worker processes of the local Dask cluster, one thread each "
                         "(default: 2; 0: no Dask, a loop in this process)")
-    parser.add_argument("--window", type=_positive_seconds, metavar="SECONDS",
+    parser.add_argument("--window", type=common.positive_seconds, metavar="SECONDS",
                         help="window length (default: the checkpoint's training chunk length)")
-    parser.add_argument("--top", type=_positive_int, default=5, metavar="K",
+    parser.add_argument("--top", type=common.positive_int, default=5, metavar="K",
                         help="classes kept per window (default: 5)")
     parser.add_argument("--threshold", type=_probability, default=0.5, metavar="P",
                         help="a class is present in a window when its probability is at least "
                         "P (hourly summary; default: 0.5)")
-    parser.add_argument("--db-offset", type=_db_offset, metavar="DB|auto",
+    parser.add_argument("--db-offset", type=common.db_offset, metavar="DB|auto",
                         help="dB added to the stored levels, or 'auto' (default): minus the "
                         "99th percentile of the frames' broadband level, per sensor")
-    parser.add_argument("--chunk-seconds", type=_positive_seconds, metavar="SECONDS",
+    parser.add_argument("--chunk-seconds", type=common.positive_seconds, metavar="SECONDS",
                         help="chunk length of HDF5 and Zarr sensors (default: the Zarr chunks, "
                         "one hour for HDF5)")
     parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
@@ -154,13 +155,10 @@ def run_convert(args: argparse.Namespace) -> int:
     from specxform.archive.convert import convert_archive
 
     source = _source(args.source)
-    with common.progress() as bar:
-        tasks: dict[str, Any] = {}
+    with progress_bars(common.stderr().is_terminal, transient=True) as draw:
 
         def progress(sensor: str, done: int, total: int) -> None:
-            if sensor not in tasks:
-                tasks[sensor] = bar.add_task(f"convert {sensor}", total=total)
-            bar.update(tasks[sensor], completed=done)
+            report(draw, f"convert {sensor}", done, total)
 
         result = convert_archive(args.input, args.output, source,
                                  chunk_seconds=args.chunk_seconds, progress=progress)
@@ -252,13 +250,10 @@ def run_classify(args: argparse.Namespace) -> int:
         sys.stderr.write(f"specxform: warning: {' '.join(warning.split())}\n")
     engine = _engine(args)
     try:
-        with common.progress() as bar:
-            tasks: dict[str, Any] = {}
+        with progress_bars(common.stderr().is_terminal, transient=True) as draw:
 
             def progress(phase: str, done: int, total: int) -> None:
-                if phase not in tasks:
-                    tasks[phase] = bar.add_task(phase, total=total)
-                bar.update(tasks[phase], completed=done, total=total)
+                report(draw, phase, done, total)
 
             run = classify_archive(args.archive, spec, args.output, settings=settings,
                                    db_offset=offset, chunk_seconds=args.chunk_seconds,

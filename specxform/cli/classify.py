@@ -29,12 +29,6 @@ CSV_COLUMNS = ("clip", "input", "window", "start_s", "end_s", "rank", "index", "
                "probability")
 
 
-# argparse types shared with ``specxform archive`` (defined in :mod:`specxform.cli.common`).
-_positive_int = common.positive_int
-_positive_seconds = common.positive_seconds
-_db_offset = common.db_offset
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``classify`` command."""
     parser = subparsers.add_parser(
@@ -54,9 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="audio files (--teacher), or level files .npy/.h5/.csv (--source "
                         "and --checkpoint), or folders holding them")
-    parser.add_argument("--top", type=_positive_int, default=5, metavar="K",
+    parser.add_argument("--top", type=common.positive_int, default=5, metavar="K",
                         help="classes to report per clip and per window (default: 5)")
-    parser.add_argument("--window", type=_positive_seconds, metavar="SECONDS",
+    parser.add_argument("--window", type=common.positive_seconds, metavar="SECONDS",
                         help="window length in seconds (default: the chunk length the teacher "
                         "or checkpoint was trained on; 1.0 for most)")
     parser.add_argument("-o", "--output", metavar="OUT",
@@ -65,14 +59,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     plots.add_argument("--plot", metavar="PNG", help="timeline heat map of the one input")
     plots.add_argument("--plots", metavar="DIR", help="one timeline PNG per input in DIR")
     parser.add_argument("--weights", metavar="PATH", help="teacher weight file")
-    parser.add_argument("--db-offset", type=_db_offset, metavar="DB|auto",
+    parser.add_argument("--db-offset", type=common.db_offset, metavar="DB|auto",
                         help="level mode: dB added to the stored levels, or 'auto' (default): "
                         "per file, bring the 99th percentile of the frames' broadband level to "
                         "-12 dB, where peak-normalised clips have it")
     parser.add_argument("--levels-key", metavar="NAME",
                         help="level mode: HDF5 dataset holding the levels (default: levels, "
                         "each dataset of a levels group, or fast_125ms)")
-    parser.add_argument("--jobs", type=_positive_int, metavar="N",
+    parser.add_argument("--jobs", type=common.positive_int, metavar="N",
                         help="level mode: classify N files at a time in worker processes "
                         "(default: 1)")
     common.add_strict_flag(parser)
