@@ -50,9 +50,14 @@ def run(args: argparse.Namespace) -> int:
 
     result = demo.run_demo(args.output)
     shown = [] if args.no_teacher else _teacher_demos(args.output, result.audio, args.clip)
-    trained = None if args.no_train else demo.train_demo(
-        args.output, train_scenes=args.train_scenes, valid_scenes=args.valid_scenes,
-        duration=args.scene_seconds, epochs=args.epochs, progress=not args.json)
+    trained = None
+    if not args.no_train:
+        from specxform.cli import progress
+
+        with progress.progress_bars(not args.json) as bars:
+            trained = demo.train_demo(
+                args.output, train_scenes=args.train_scenes, valid_scenes=args.valid_scenes,
+                duration=args.scene_seconds, epochs=args.epochs, progress=bars)
     if args.json:
         from specxform.pipeline.demo_teacher import summary
 

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     """Build the cache, train, and print the PINV baseline beside the best student."""
     from specxform import plugins
     from specxform.cli.progress import progress_bars
-    from specxform.pipeline.training import train_pair
+    from specxform.pipeline.training import run_folder, train_pair
     from specxform.teachers.resolve import ResolvedTeacher
     from specxform.training import distributed
     from specxform.training.losses import LossConfig
@@ -106,17 +106,9 @@ def run(args: argparse.Namespace) -> int:
     registry.pair(args.source, args.target)  # unknown names: the closest ones are suggested
     _check_names(registry, args)
     teacher_name, teacher = common.pair_teacher(registry, args, verb="train")
+    out = Path(args.out) if args.out else run_folder(args.source, args.target, teacher_name)
     terminal = common.stderr().is_terminal
-    lines: list[EpochLines] = []
-
-    def ready(out: Path) -> None:
-        if not terminal:
-            lines.append(EpochLines(out / "log.csv", args.epochs))
-
-    def on_batch(epoch: int, step: int) -> None:
-        for printer in lines:
-            printer(epoch, step)
-
+    epoch_lines = None if terminal else EpochLines(out / "log.csv", args.epochs)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, patience=args.patience, device=args.device,
                          precision=args.precision)
@@ -124,16 +116,16 @@ def run(args: argparse.Namespace) -> int:
         run_ = train_pair(
             args.source, args.target, data=args.data, dataset=args.dataset,
             teacher=ResolvedTeacher(registry.teacher(teacher_name), teacher),
-            student=args.student, student_config=args.student_config, out_dir=args.out,
+            student=args.student, student_config=args.student_config, out_dir=out,
             cache_dir=args.cache_dir, chunk_seconds=args.chunk_seconds,
             normalise=args.normalise, loss=LossConfig(method=args.method), config=config,
             seed=args.seed, resume=args.resume, retrain_teacher=args.retrain_teacher,
             tensorboard=args.tensorboard, registry=registry, progress=bars,
-            on_batch=on_batch if not terminal else None, out_dir_ready=ready,
+            on_batch=epoch_lines,
         )
+    if epoch_lines is not None and distributed.is_main():
+        epoch_lines.flush()
     if distributed.is_main():
-        for printer in lines:
-            printer.flush()
         _report(run_.result, len(run_.split.train), len(run_.split.valid),
                 "retrained teacher" if args.retrain_teacher else "student")
     return 0

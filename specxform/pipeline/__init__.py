@@ -10,6 +10,6 @@ The CLI and the benchmarks call these; they add no logic of their own.
 May import: every layer except the CLI.
 """
 
-from specxform.pipeline.training import PairRun, pair_student, train_pair
+from specxform.pipeline.training import PairRun, pair_student, run_folder, train_pair
 
-__all__ = ["PairRun", "pair_student", "train_pair"]
+__all__ = ["PairRun", "pair_student", "run_folder", "train_pair"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import attrs
 import numpy as np
@@ -25,6 +24,7 @@ from specxform.datasets import Clip, Split
 from specxform.errors import InputError
 from specxform.evaluation.plotting import plot_comparison
 from specxform.io import atomic_write, write_array
+from specxform.progress import ProgressCallback
 
 SAMPLE_RATE = 32_000
 DURATION = 10.0
@@ -256,7 +256,7 @@ def _write_scenes(folder: Path, seeds: range, duration: float) -> list[Clip]:
 
 def train_demo(folder: str | Path = "specxform-demo", *, train_scenes: int = 4,
                valid_scenes: int = 2, duration: float = TRAIN_SECONDS, epochs: int = 6,
-               progress: bool = True) -> TrainDemoResult:
+               progress: ProgressCallback | None = None) -> TrainDemoResult:
     """Train a small ``cense -> soundaqnet`` transcoder on generated scenes.
 
     Writes ``scenes/`` (the audio), ``cache/`` (features and SoundAQnet's
@@ -288,10 +288,9 @@ def train_demo(folder: str | Path = "specxform-demo", *, train_scenes: int = 4,
                   scheme="demo scenes")
     run = folder / "run"
     shutil.rmtree(run, ignore_errors=True)
-    bar: Any = progress  # passed on as train_pair's progress
     pair_run = train_pair(SOURCE, TRAIN_TARGET, split=split, teacher=TRAIN_TARGET,
                           student_config=STUDENT_CONFIG, out_dir=run,
-                          cache_dir=folder / "cache", registry=registry, progress=bar,
+                          cache_dir=folder / "cache", registry=registry, progress=progress,
                           config=TrainConfig(epochs=epochs, batch_size=8, lr=1e-3,
                                              device="cpu"))
     result, cache = pair_run.result, pair_run.cache

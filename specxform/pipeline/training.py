@@ -31,7 +31,7 @@ from specxform.progress import ProgressCallback
 from specxform.registry import Registry
 from specxform.teachers.resolve import ResolvedTeacher, resolve_teacher
 
-__all__ = ["PairRun", "pair_student", "train_pair"]
+__all__ = ["PairRun", "pair_student", "run_folder", "train_pair"]
 
 
 @attrs.frozen
@@ -66,6 +66,11 @@ class PairRun:
     cache: Any
     out_dir: Path
     cache_seconds: float
+
+
+def run_folder(source: str, target: str, teacher: str) -> Path:
+    """The default run folder of a pair and teacher: ``runs/<source>-<target>-<teacher>``."""
+    return Path("runs") / f"{source}-{target}-{teacher}"
 
 
 def pair_student(registry: Registry, source: str, target: str, student: str | None = None,
@@ -119,8 +124,7 @@ def train_pair(source: str, target: str, *, data: str | Path | None = None,
                loss: Any = None, config: Any = None, seed: int = 0, resume: bool = False,
                retrain_teacher: bool = False, tensorboard: bool = True,
                registry: Registry | None = None, progress: ProgressCallback | None = None,
-               on_batch: Callable[[int, int], None] | None = None,
-               out_dir_ready: Callable[[Path], None] | None = None) -> PairRun:
+               on_batch: Callable[[int, int], None] | None = None) -> PairRun:
     """Train a transcoder for ``source -> target`` against a frozen teacher.
 
     Parameters
@@ -143,7 +147,7 @@ def train_pair(source: str, target: str, *, data: str | Path | None = None,
     student, student_config : str, mapping, optional
         Default: the pair's student and options (:func:`pair_student`).
     out_dir : path, optional
-        Run folder (default: ``runs/<source>-<target>-<teacher>``).
+        Run folder (default: :func:`run_folder`).
     cache_dir : path, optional
         Folder of feature caches (default: ``$SPECXFORM_HOME/features``).
     chunk_seconds, normalise : float, str, optional
@@ -159,8 +163,6 @@ def train_pair(source: str, target: str, *, data: str | Path | None = None,
         Default: the installed plugins.
     progress : ProgressCallback, optional
         Receives the caching and training progress events.
-    out_dir_ready : callable, optional
-        Called with the run folder once it is known, before the cache is built.
 
     Returns
     -------
@@ -182,10 +184,7 @@ def train_pair(source: str, target: str, *, data: str | Path | None = None,
     chosen = (teacher if isinstance(teacher, ResolvedTeacher)
               else resolve_teacher(registry, source, target, teacher, weights))
     the_split, to_cache = _data(registry, dataset, data, split, clips, seed)
-    out = Path(out_dir) if out_dir is not None else (
-        Path("runs") / f"{source}-{target}-{chosen.name}")
-    if out_dir_ready is not None:
-        out_dir_ready(out)
+    out = Path(out_dir) if out_dir is not None else run_folder(source, target, chosen.name)
     root = Path(cache_dir) if cache_dir is not None else weight_files.home() / "features"
     bar: Any = progress  # the trainer's and the cache's progress argument
     started = time.perf_counter()

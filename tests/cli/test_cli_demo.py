@@ -65,12 +65,24 @@ def test_demo_table_and_default_folder(capsys, tmp_path: Path,
     from specxform.cli import demo as demo_cli
 
     monkeypatch.setattr(demo_cli, "_teacher_demos", lambda *args: [])
+    from contextlib import contextmanager
+
+    from specxform.cli import progress
+
+    def draw(event: object) -> None:
+        pass
+
+    @contextmanager
+    def bars(enabled: bool = True, **_: object):  # the CLI draws the demo's progress events
+        yield draw if enabled else None
+
+    monkeypatch.setattr(progress, "progress_bars", bars)
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "No shipped transcoder ran" in out
     assert "Mel MSE" in out and "12.500" in out and "dB^2" in out
     assert calls == [("specxform-demo",), ("specxform-demo", {
-        "train_scenes": 4, "valid_scenes": 2, "duration": 8.0, "epochs": 6, "progress": True})]
+        "train_scenes": 4, "valid_scenes": 2, "duration": 8.0, "epochs": 6, "progress": draw})]
     for text in ("PINV", "best epoch 7/9", "0.2500", "0.1250", "50.0%", "75.0%", "100.0%",
                  "3.250", "20 chunks"):
         assert text in out

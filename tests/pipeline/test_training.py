@@ -9,7 +9,7 @@ from training.training_helpers import TINY_STUDENT, TinyPlugin, small_split
 
 from specxform import plugins
 from specxform.errors import InputError
-from specxform.pipeline import pair_student, train_pair
+from specxform.pipeline import pair_student, run_folder, train_pair
 from specxform.progress import ProgressEvent
 from specxform.registry import Registry
 
@@ -42,15 +42,15 @@ def test_a_pair_trains_with_its_defaults_and_reports_progress(tiny_registry: Reg
     from specxform.training.trainer import TrainConfig
 
     events: list[ProgressEvent] = []
-    seen: list[Path] = []
     run = train_pair("cense", "pann", split=small_split(), teacher="tiny",
                      student_config=TINY_STUDENT, out_dir=tmp_path / "run",
                      cache_dir=tmp_path / "cache", registry=tiny_registry,
                      config=TrainConfig(epochs=1, batch_size=8, device="cpu"),
-                     tensorboard=False, progress=events.append, out_dir_ready=seen.append)
+                     tensorboard=False, progress=events.append)
     pair = tiny_registry.pair("cense", "pann")
     assert (run.teacher, run.student, run.student_config) == ("tiny", pair.student, TINY_STUDENT)
-    assert seen == [tmp_path / "run"] and run.out_dir == tmp_path / "run"
+    assert run.out_dir == tmp_path / "run"
+    assert run_folder("cense", "pann", "tiny") == Path("runs") / "cense-pann-tiny"
     assert run.result.best_checkpoint.is_file()
     assert run.result.history[-1]["epoch"] == 1 == run.result.best_epoch
     assert len(run.cache.files) == len(run.split.train) + len(run.split.valid)
