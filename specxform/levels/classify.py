@@ -52,6 +52,7 @@ from specxform.progress import ProgressCallback, report
 from specxform.registry import Registry
 from specxform.representations.specs import Representation
 from specxform.teachers.labels import ClassLabels
+from specxform.teachers.resolve import load_teacher
 
 __all__ = [
     "LevelModel",
@@ -161,7 +162,7 @@ def _teacher(registry: Registry, trained: Any, weights: str | Path | None, check
                              "teacher; drop --weights.")
         return trained.classifier.eval(), []
     try:
-        teacher = entry.factory(weights=Path(weights) if weights else None).eval()
+        teacher = load_teacher(entry, weights)
     except WeightsError as exc:
         if weights is not None:  # the file the user gave: bad input (exit status 2)
             raise InputError(f"--weights {weights}: teacher {entry.name!r} of {checkpoint} "
