@@ -45,7 +45,7 @@ _URBANSOUND8K = re.compile(r"^(\d+)-(\d+)-(\d+)-(\d+)$")
 DEFAULT_FRACTIONS = (0.75, 0.125, 0.125)  # the paper's split of TAU 2020
 
 
-def _urbansound8k_group(path: Path) -> str:
+def _freesound_group(path: Path) -> str:
     match = _URBANSOUND8K.match(path.stem)
     if match is None:
         raise InputError(
@@ -63,7 +63,7 @@ def _auto_group(path: Path) -> str:
 #: Group rules by name: how a clip's group key follows from its path.
 GROUP_RULES: dict[str, Callable[[Path], str]] = {
     "auto": _auto_group,  # the UrbanSound8K fsID when the name has that form, else the stem
-    "urbansound8k": _urbansound8k_group,
+    "freesound": _freesound_group,  # the fsID of names fsID-classID-occurrence-slice, or refuse
     "file": lambda path: path.stem,
 }
 

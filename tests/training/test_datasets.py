@@ -71,7 +71,7 @@ def test_group_rules(tmp_path: Path):
     assert group_of(us8k) == "100032" and group_of(us8k, "file") == "100032-3-0-0"
     assert group_of(Path("street.wav")) == "street"
     with pytest.raises(InputError, match=r"street\.wav"):
-        group_of(Path("street.wav"), "urbansound8k")
+        group_of(Path("street.wav"), "freesound")
     with pytest.raises(SpecError, match="'fsid'"):
         group_of(us8k, "fsid")
 

@@ -27,7 +27,7 @@ def folder(root: str | Path, *, group: str = "auto") -> AudioDataset:
     ----------
     root : path
         Dataset folder.
-    group : {"auto", "urbansound8k", "file"}
+    group : {"auto", "freesound", "file"}
         Group rule (see :data:`~specxform.datasets.GROUP_RULES`): ``"auto"``
         groups UrbanSound8K names by fsID and treats any other file as its own group.
     """
