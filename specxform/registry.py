@@ -9,7 +9,7 @@ look-ups of unknown names with the closest registered ones.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -129,6 +129,21 @@ class DatasetEntry:
     description: str = ""
     origin: Origin = Origin("unknown")
     example: Callable[[Path], None] | None = None
+    default: bool = False
+
+
+@attrs.frozen
+class DemoEntry:
+    """What ``specxform demo`` shows, as a plugin declares it (the core names no built-in).
+
+    ``source`` and ``targets``: the representations of the synthetic-scene demo;
+    ``train_target``: the target, and teacher of the same name, of its training demo.
+    """
+
+    source: str
+    targets: tuple[str, ...]
+    train_target: str
+    origin: Origin = Origin("unknown")
 
 
 @attrs.frozen
@@ -164,6 +179,7 @@ class Registry:
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Any]] = {kind: {} for kind in _KINDS}
         self._origin = Origin("<direct>")
+        self._demo: DemoEntry | None = None
 
     # -- registration context (used by the plugin manager) -------------------
 
@@ -448,13 +464,22 @@ class Registry:
     # -- datasets -----------------------------------------------------------
 
     def add_dataset(self, name: str, *, factory: Callable[..., Any], description: str = "",
-                    example: Callable[[Path], None] | None = None) -> None:
+                    example: Callable[[Path], None] | None = None,
+                    default: bool = False) -> None:
         """Register a dataset adapter.
 
         ``factory(root, **options)`` returns a :class:`specxform.datasets.AudioDataset`;
         ``example(folder)``, optional, writes a tiny tree in the adapter's layout
-        (for :func:`specxform.testing.check_dataset`).
+        (for :func:`specxform.testing.check_dataset`). ``default=True`` makes it the
+        adapter used when none is named (:meth:`default_dataset`); only one may be.
         """
+        marked = [d for d in self.datasets() if d.default]
+        if default and marked:
+            raise PluginError(
+                f"{self._origin}: dataset {name!r} is declared the default, but "
+                f"{marked[0].name!r} ({marked[0].origin}) already is; keep default=True "
+                "on one of them."
+            )
         self._check_factory("dataset", name, factory)
         if example is not None and not callable(example):
             raise PluginError(
@@ -462,7 +487,27 @@ class Registry:
                 f"tree into a folder, example(folder: Path) -> None, got {example!r}."
             )
         self._add("dataset", name,
-                  DatasetEntry(name, factory, description, self._origin, example))
+                  DatasetEntry(name, factory, description, self._origin, example, bool(default)))
+
+    def default_dataset(self) -> str | None:
+        """The dataset declared ``default=True``, else None (then a dataset must be named)."""
+        marked = [d for d in self.datasets() if d.default]
+        return marked[0].name if marked else None
+
+    # -- demo ---------------------------------------------------------------
+
+    def set_demo(self, *, source: str, targets: Sequence[str], train_target: str) -> None:
+        """Declare what ``specxform demo`` shows; the last declaration wins."""
+        for name in (source, *targets):
+            self._require("representation", name, "the demo")
+        self._demo = DemoEntry(source, tuple(targets), train_target, self._origin)
+
+    def demo(self) -> DemoEntry:
+        """The declared demo; :class:`PluginError` when no plugin declared one."""
+        if self._demo is None:
+            raise PluginError("no plugin declares a demo (registry.set_demo); install "
+                              "specxform's built-in plugins or one that declares it.")
+        return self._demo
 
     def dataset(self, name: str) -> DatasetEntry:
         """The dataset registered as ``name``."""

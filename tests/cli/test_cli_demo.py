@@ -16,6 +16,7 @@ from specxform import api, io
 from specxform.cli.main import main
 from specxform.errors import InputError
 from specxform.pipeline import demo
+from specxform.plugins import get_registry
 from specxform.training import checkpoint
 
 SR = demo.SAMPLE_RATE
@@ -35,7 +36,7 @@ def test_demo_runs_and_reports(demo_run) -> None:
     code, report, err, folder = demo_run
     assert code == 0 and "Traceback" not in err and report["training"] is None
     assert not (folder / "run").exists()
-    assert [t["target"] for t in report["targets"]] == list(demo.TARGETS)
+    assert [t["target"] for t in report["targets"]] == list(get_registry().demo().targets)
     audio, sr = soundfile.read(folder / "scene.wav", dtype="float32")
     assert sr == SR and audio.shape == (int(demo.DURATION * SR),)
     np.testing.assert_array_equal(audio, demo.urban_scene())

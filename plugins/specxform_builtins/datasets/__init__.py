@@ -38,6 +38,7 @@ def specxform_add_datasets(registry: Registry) -> None:
         "folder",
         factory=folder,
         example=folder_example,
+        default=True,
         description="any audio tree; label = parent folder; groups = UrbanSound8K fsID "
         "when file names have that form, else one group per file",
     )
