@@ -9,8 +9,8 @@ import pytest
 import specxform_octave_bands as octave_plugin
 import torch
 
-from specxform.representations.frontend import RepresentationTransform
 from specxform.plugins import get_registry, load_plugins
+from specxform.representations.frontend import RepresentationTransform
 from specxform.testing import check_pair, check_representation
 
 
