@@ -452,6 +452,26 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, dataset_required: boo
     parser.add_argument("--data", required=True, metavar="PATH", help="dataset folder")
 
 
+def as_flags(message: str, flags: Iterable[str]) -> str:
+    """A library message in command-line words: `name=value` -> --name value, `name` -> --name.
+
+    Only names that are options of the command line (``flags``) change, so code
+    such as `specxform list` stays as written.
+    """
+    import re
+
+    known = set(flags)
+
+    def flag(found: re.Match[str]) -> str:
+        option = "--" + found[1].replace("_", "-")
+        if option not in known:
+            return found[0]
+        value = found[2].strip("'\"") if found[2] else ""
+        return option + (f" {value}" if value else "")
+
+    return re.sub(r"`(\w+)(?:=([^`]*))?`", flag, message)
+
+
 def dataset_name(registry: Any, name: str | None) -> str:
     """``--dataset``, or the registry's default adapter when it was not given."""
     if name is not None:

@@ -181,17 +181,6 @@ def _cache_pair(cache: Any) -> tuple[Any, Any]:
             Representation.from_dict(cache.manifest["target"]))
 
 
-def _as_flags(message: str) -> str:
-    """The library's parameter wording (`folds=5`, `scheme='grouped'`) as this command's flags."""
-    import re
-
-    def flag(found: re.Match[str]) -> str:
-        value = found[2].strip("'\"") if found[2] else ""
-        return f"--{found[1]}" + (f" {value}" if value else "")
-
-    return re.sub(r"`(\w+)(?:=([^`]*))?`", flag, message)
-
-
 def run(args: argparse.Namespace) -> int:
     """Evaluate every method, print the result, write the files of ``-o``."""
     from specxform import plugins
@@ -215,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         folds, scheme = dataset_folds(dataset, scheme=args.scheme, folds=args.folds,
                                       seed=args.seed, validate=args.validate)
     except (InputError, SpecError) as exc:  # the library names parameters; say the flags
-        raise type(exc)(_as_flags(str(exc))) from exc
+        raise type(exc)(common.as_flags(str(exc), ("--folds", "--scheme", "--seed"))) from exc
     with progress_bars(common.stderr().is_terminal, transient=True) as progress:
         cache, chunking = common.pair_cache(registry, args, dataset.clips, teacher_name, teacher,
                                             progress)

@@ -69,8 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Every option string of every command: library messages name parameters (`source=...`),
+#: and the CLI shows the flags that set them (--source ...).
+_FLAGS: set[str] = set()
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    flags: set[str] = set()
+    for action in parser._actions:  # argparse keeps no public list of a parser's options
+        flags.update(s for s in action.option_strings if s.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags |= _option_strings(sub)
+    return flags
+
+
 def _fail(exc: BaseException) -> int:
-    message = " ".join(str(exc).split())  # one line, whatever the message holds
+    # One line, whatever the message holds, in the flags of the command line.
+    message = common.as_flags(" ".join(str(exc).split()), _FLAGS)
     sys.stderr.write(f"specxform: error: {message}\n")
     return common.EXIT_USAGE if isinstance(exc, _USAGE_ERRORS) else 1
 
@@ -80,7 +96,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
                   _default: Any = warnings.showwarning) -> None:
     """Print specxform's input warnings as one line; others as Python does."""
     if issubclass(category, InputWarning):
-        text = " ".join(str(message).split())
+        text = common.as_flags(" ".join(str(message).split()), _FLAGS)
         sys.stderr.write(f"specxform: warning: {text}\n")
         return
     _default(message, category, filename, lineno, file, line)
@@ -89,6 +105,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
+    _FLAGS.update(_option_strings(parser))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse's own status
