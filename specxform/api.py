@@ -136,7 +136,7 @@ def transcode(levels: np.ndarray, source: str | Representation, target: str | Re
         raise CheckpointError(
             f"{checkpoint} transcodes {model.source.name!r} -> {model.target.name!r} "
             f"(as defined when it was trained), not {src.name!r} -> {tgt.name!r}; "
-            "pass the matching --source and --target, or another checkpoint."
+            "pass the matching `source` and `target`, or another checkpoint."
         )
     with torch.inference_mode():
         out = model(torch.from_numpy(np.ascontiguousarray(checked)))
@@ -192,7 +192,7 @@ def check_weights(module: torch.nn.Module, checkpoint: str | Path, what: str = "
         raise CheckpointError(
             f"{checkpoint}: its {what} holds {bad} NaN or infinite weights (first in {first!r}); "
             "its training diverged or the file was damaged: train again (e.g. with a lower "
-            "--lr), or give another checkpoint."
+            "`lr`), or give another checkpoint."
         )
 
 

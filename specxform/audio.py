@@ -99,7 +99,7 @@ def load_audio(path: str | Path, *, sample_rate: int | None = None) -> tuple[np.
         warnings.warn(
             f"{path}: truncated: its header declares {declared} frames ({declared / sr:.3f} s) "
             f"but the file holds {data.shape[0]} ({data.shape[0] / sr:.3f} s); copy or export it "
-            "again (without --strict, the frames present are used).",
+            "again (without `strict`, the frames present are used).",
             InputWarning, stacklevel=2,
         )
     audio = check_audio(data.mean(axis=1), name=str(path))
@@ -204,7 +204,7 @@ def warn_bandwidth(rep: Representation, sample_rate: int) -> None:
     warnings.warn(
         f"audio at {sample_rate} Hz holds nothing above {_hz(sample_rate / 2)}, but "
         f"{rep.name!r} {which} {verb} above it: silent for every file at this rate; use audio "
-        f"recorded at {needed / 1000:.1f} kHz or more for every band (without --strict, those "
+        f"recorded at {needed / 1000:.1f} kHz or more for every band (without `strict`, those "
         "bands are kept, silent).",
         InputWarning, stacklevel=3,
     )

@@ -539,7 +539,7 @@ def _check_same(path: Path, stored: Representation, rep: Representation) -> None
     if stored.name != rep.name:
         raise InputError(
             f"{path}: holds {stored.name!r} levels, not {rep.name!r}; pass {stored.name!r} "
-            "as the representation (e.g. --source)."
+            "as the representation (e.g. `source`)."
         )
     mine, theirs = rep.to_dict(), stored.to_dict()
     mine.pop("description"), theirs.pop("description")

@@ -393,7 +393,7 @@ def _offline_message(weight: WeightFile, target: Path, reason: object) -> str:
         f"cannot download {weight.filename} from {weight.url} ({reason}). "
         f"Download it yourself and put it at {target} (the cache directory is "
         f"{target.parent}; set SPECXFORM_HOME to move it) or in a folder listed in "
-        f"{SEARCH_PATH_ENV}, or pass the file explicitly with `--weights PATH`."
+        f"{SEARCH_PATH_ENV}, or pass the file explicitly with `weights=PATH`."
     )
 
 
@@ -607,7 +607,7 @@ def resolve(
         file = Path(explicit).expanduser()
         if not file.is_file():
             raise WeightsError(
-                f"--weights {file}: no such file (expected {weight.filename}, "
+                f"`weights={file}`: no such file (expected {weight.filename}, "
                 f"official copy at {weight.url})."
             )
         return file
@@ -695,7 +695,7 @@ def resolve_any(
 def _any_hint(alternatives: Sequence[WeightFile], root: Path | None) -> str:
     files = "; ".join(f"{w.filename} ({w.url})" for w in alternatives)
     return (f"Any one of these files will do: {files}. Put one in a folder listed in "
-            f"{SEARCH_PATH_ENV} or in {weights_dir(root)}, or pass it with `--weights PATH`.")
+            f"{SEARCH_PATH_ENV} or in {weights_dir(root)}, or pass it with `weights=PATH`.")
 
 
 # ----------------------------------------------------------------------------- load

@@ -50,7 +50,7 @@ def test_truncated_wav_warns_with_both_counts(truncated: Path) -> None:
     (warning,) = record
     message = str(warning.message)
     assert sr == 32_000 and str(len(audio)) in message and "32000" in message, message
-    assert str(truncated) in message and "--strict" in message
+    assert str(truncated) in message and "`strict`" in message
 
 
 def test_intact_files_do_not_warn(tmp_path: Path) -> None:

@@ -223,7 +223,7 @@ def test_offline_error_says_where_to_put_the_file(tmp_path: Path) -> None:
     with pytest.raises(WeightsError) as info:
         weights.fetch(wf, root=tmp_path, progress=False)
     message = str(info.value)
-    for needed in ("ResNet38.pth", url, str(tmp_path / "ResNet38.pth"), "--weights PATH"):
+    for needed in ("ResNet38.pth", url, str(tmp_path / "ResNet38.pth"), "`weights=PATH`"):
         assert needed in message
     assert "SPECXFORM_HOME" in message
 
@@ -244,9 +244,9 @@ def test_resolve_prefers_explicit_then_cache(server: Server, tmp_path: Path,
     mine = tmp_path / "mine.pth"
     mine.write_bytes(b"fine-tuned")
     assert weights.resolve(wf, mine, root=tmp_path / "cache") == mine
-    with pytest.raises(WeightsError, match="--weights"):
+    with pytest.raises(WeightsError, match="`weights="):
         weights.resolve(wf, tmp_path / "missing.pth", root=tmp_path / "cache")
-    with pytest.raises(WeightsError, match="--weights PATH"):
+    with pytest.raises(WeightsError, match="`weights=PATH`"):
         weights.resolve(wf, root=tmp_path / "cache", download=False)
     cached = weights.resolve(wf, root=tmp_path / "cache", progress=False)
     assert cached.read_bytes() == PAYLOAD

@@ -152,7 +152,7 @@ class DaskEngine:
             try:
                 client = Client(address, timeout="20s")
             except OSError as exc:
-                raise InputError(f"--scheduler {address}: cannot reach the Dask scheduler "
+                raise InputError(f"`scheduler={address}`: cannot reach the Dask scheduler "
                                  f"({exc}); check the address (tcp://host:8786) and that it "
                                  "runs.") from exc
             self._own.append(client)
@@ -422,6 +422,6 @@ def _run_tasks(engine: Any, todo: list[Chunk], spec: ModelSpec, settings: MapSet
         if type(exc).__name__ == "KilledWorker":
             raise SpecxformError(f"a chunk killed its worker again and again ({exc}); the "
                                  "workers may lack memory: give them more, or use shorter "
-                                 "--chunk-seconds. Rerun to resume.") from exc
+                                 "`chunk_seconds`. Rerun to resume.") from exc
         raise
     return markers

@@ -247,7 +247,7 @@ def run_classify(args: argparse.Namespace) -> int:
     settings = MapSettings(window_s=args.window, top_k=args.top, threshold=args.threshold)
     offset = None if args.db_offset in (None, "auto") else float(args.db_offset)
     for warning in spec.load().warnings:
-        sys.stderr.write(f"specxform: warning: {' '.join(warning.split())}\n")
+        common.warn(warning)
     engine = _engine(args)
     try:
         with progress_bars(common.stderr().is_terminal, transient=True) as draw:

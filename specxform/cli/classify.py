@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +247,7 @@ def _run_audio(args: argparse.Namespace) -> int:
     check_window(teacher, target, args.window)
     labels = teacher_labels(teacher, entry.num_classes)
     if labels.warning:
-        sys.stderr.write(f"specxform: warning: {' '.join(labels.warning.split())}\n")
+        common.warn(labels.warning)
     results = {}
     with common.progress() as bar:
         task = bar.add_task(f"classify ({entry.name})", total=len(files))

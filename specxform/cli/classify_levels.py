@@ -93,7 +93,7 @@ def run_levels(args: argparse.Namespace, check_outputs: Any) -> int:
         args.window = trained_chunk_seconds(args.checkpoint)
     check_level_window(model, args.window)
     for warning in model.warnings:
-        sys.stderr.write(f"specxform: warning: {' '.join(warning.split())}\n")
+        common.warn(warning)
     with tempfile.TemporaryDirectory(prefix="specxform-levels-") as store_dir:
         started = time.perf_counter()
         results = _classify(args, model, files, store_dir)

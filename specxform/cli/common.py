@@ -452,6 +452,15 @@ def add_data_arguments(parser: argparse.ArgumentParser, *, dataset_required: boo
     parser.add_argument("--data", required=True, metavar="PATH", help="dataset folder")
 
 
+#: Every option string of the command line (filled by :func:`specxform.cli.main.main`).
+CLI_FLAGS: set[str] = set()
+
+
+def warn(text: str) -> None:
+    """One ``specxform: warning:`` line on stderr, in the command line's flags."""
+    sys.stderr.write(f"specxform: warning: {as_flags(' '.join(text.split()), CLI_FLAGS)}\n")
+
+
 def as_flags(message: str, flags: Iterable[str]) -> str:
     """A library message in command-line words: `name=value` -> --name value, `name` -> --name.
 

@@ -17,7 +17,6 @@ import argparse
 import csv
 import io
 import json
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -185,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
                          checkpoints=dict(args.checkpoint))
     report["warnings"] = _warnings(report)
     for warning in report["warnings"]:
-        sys.stderr.write(f"specxform: warning: {warning}\n")
+        common.warn(warning)
     written = (write_outputs(Path(args.output), report, result, cache_pair(cache)[1])
                if args.output else [])
     if args.json:

@@ -69,11 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Every option string of every command: library messages name parameters (`source=...`),
-#: and the CLI shows the flags that set them (--source ...).
-_FLAGS: set[str] = set()
-
-
 def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
     flags: set[str] = set()
     for action in parser._actions:  # argparse keeps no public list of a parser's options
@@ -85,8 +80,8 @@ def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
 
 
 def _fail(exc: BaseException) -> int:
-    # One line, whatever the message holds, in the flags of the command line.
-    message = common.as_flags(" ".join(str(exc).split()), _FLAGS)
+    # One line; library messages name parameters (`source=...`): show the flags instead.
+    message = common.as_flags(" ".join(str(exc).split()), common.CLI_FLAGS)
     sys.stderr.write(f"specxform: error: {message}\n")
     return common.EXIT_USAGE if isinstance(exc, _USAGE_ERRORS) else 1
 
@@ -96,7 +91,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
                   _default: Any = warnings.showwarning) -> None:
     """Print specxform's input warnings as one line; others as Python does."""
     if issubclass(category, InputWarning):
-        text = common.as_flags(" ".join(str(message).split()), _FLAGS)
+        text = common.as_flags(" ".join(str(message).split()), common.CLI_FLAGS)
         sys.stderr.write(f"specxform: warning: {text}\n")
         return
     _default(message, category, filename, lineno, file, line)
@@ -105,7 +100,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
-    _FLAGS.update(_option_strings(parser))
+    common.CLI_FLAGS.update(_option_strings(parser))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse's own status

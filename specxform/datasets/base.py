@@ -296,7 +296,7 @@ def dataset_root(root: str | Path, dataset: str) -> Path:
     """``root`` resolved, or an :class:`InputError` saying it does not exist."""
     path = Path(root).expanduser().resolve()
     if not path.is_dir():
-        raise InputError(f"{path}: no such {dataset} folder; check --data.")
+        raise InputError(f"{path}: no such {dataset} folder; check `data`.")
     return path
 
 
@@ -322,7 +322,7 @@ def read_table(path: Path, *, columns: Sequence[str], dataset: str,
     """
     if not path.is_file():
         raise InputError(
-            f"{path}: {dataset} metadata file not found; point --data at the folder the "
+            f"{path}: {dataset} metadata file not found; point `data` at the folder the "
             f"{dataset} archive extracts to (it holds {path.parent.name}/{path.name})."
         )
     with path.open(newline="", encoding="utf-8") as stream:

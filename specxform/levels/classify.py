@@ -128,12 +128,12 @@ def _check_source(registry: Registry, source_name: str, trained: Any, checkpoint
     """The registered ``--source``, which must be the checkpoint's source."""
     source = registry.representation(source_name)
     if "source" not in source.roles:
-        raise InputError(f"--source {source_name}: {source_name!r} is not a source "
+        raise InputError(f"`source={source_name}`: {source_name!r} is not a source "
                          "representation; see `specxform list` for the sources.")
     if source.name != trained.source.name:
         raise CheckpointError(
-            f"{checkpoint} was trained on {trained.source.name!r} levels, but --source is "
-            f"{source.name!r}; pass --source {trained.source.name} if the files hold those "
+            f"{checkpoint} was trained on {trained.source.name!r} levels, but `source` is "
+            f"{source.name!r}; pass `source={trained.source.name}` if the files hold those "
             f"levels, or a checkpoint trained on {source.name!r}."
         )
     if not _same_spec(source, trained.source):
@@ -158,14 +158,14 @@ def _teacher(registry: Registry, trained: Any, weights: str | Path | None, check
         )
     if trained.classifier is not None:
         if weights is not None:
-            raise InputError(f"--weights {weights}: {checkpoint} holds its own fine-tuned "
-                             "teacher; drop --weights.")
+            raise InputError(f"`weights={weights}`: {checkpoint} holds its own fine-tuned "
+                             "teacher; drop `weights`.")
         return trained.classifier.eval(), []
     try:
         teacher = load_teacher(entry, weights)
     except WeightsError as exc:
         if weights is not None:  # the file the user gave: bad input (exit status 2)
-            raise InputError(f"--weights {weights}: teacher {entry.name!r} of {checkpoint} "
+            raise InputError(f"`weights={weights}`: teacher {entry.name!r} of {checkpoint} "
                              f"cannot load it: {exc}") from exc
         raise WeightsError(f"teacher {entry.name!r} of {checkpoint}: {exc}") from exc
     return teacher, _digest_warning(teacher, trained, entry.name)
@@ -178,7 +178,7 @@ def _digest_warning(teacher: nn.Module, trained: Any, name: str) -> list[str]:
     if expected is None or teacher_digest(teacher) == expected:
         return []
     return [f"teacher {name!r} does not have the weights the checkpoint was trained against "
-            "(their digests differ); its classes may be off. Pass those weights with --weights."]
+            "(their digests differ); its classes may be off. Pass those weights with `weights`."]
 
 
 def load_level_model(checkpoint: str | Path, source_name: str | None = None, *,
@@ -438,9 +438,9 @@ def estimate_offset(reader: LevelReader, *, progress: ProgressCallback | None = 
     scaling = reader.source.scaling
     if scaling.log != "db" or scaling.mean is not None:
         raise InputError(
-            f"--db-offset auto needs levels in dB; {reader.source.name!r} is scaled "
+            f"`db_offset=auto` needs levels in dB; {reader.source.name!r} is scaled "
             f"'{scaling.log}'{' and standardised' if scaling.mean is not None else ''}; "
-            "give --db-offset 0 or the offset in its unit."
+            "give `db_offset=0` or the offset in its unit."
         )
     histogram = BroadbandHistogram()
     for block in _passes(reader, passes, 0, progress, task or _task(reader)):
@@ -569,7 +569,7 @@ def _probs_or_hint(model: LevelModel, levels: np.ndarray, offset: float, path: s
     try:
         return window_probs(model, levels)
     except InputError as exc:
-        raise InputError(f"{path}: {exc} (levels shifted by --db-offset {offset:.2f} dB; check "
+        raise InputError(f"{path}: {exc} (levels shifted by `db_offset={offset:.2f}` dB; check "
                          "the offset)") from exc
 
 

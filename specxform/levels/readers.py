@@ -277,7 +277,7 @@ def _check_shape(path: Path, shape: tuple[int, ...], dtype: np.dtype, source: Re
     if shape[-1] != source.n_bands:
         raise InputError(
             f"{path}: {shape[-1]} bands per frame, but {source.name!r} has {source.n_bands}; "
-            "pass the --source the levels were stored in (see `specxform list`)."
+            "pass the `source` the levels were stored in (see `specxform list`)."
         )
     if math.prod(shape[:-1]) == 0:
         raise InputError(f"{path}: the file holds no frames; give a file with levels.")
@@ -389,7 +389,7 @@ class Hdf5Levels(LevelReader):
         path = self.path
         if self.key is not None:
             if not isinstance(h5.get(self.key), h5py.Dataset):
-                raise InputError(f"{path}: no dataset {self.key!r} (--levels-key); it holds "
+                raise InputError(f"{path}: no dataset {self.key!r} (`levels_key`); it holds "
                                  f"{_listing(h5, h5py)}.")
             return self.key
         levels = h5.get("levels")
@@ -403,13 +403,14 @@ class Hdf5Levels(LevelReader):
                 shown = ", ".join(f"levels/{m}" for m in members[:5])
                 raise InputError(f"{path}: holds {len(members)} recordings in the group "
                                  f"'levels' ({shown}{', ...' if len(members) > 5 else ''}); "
-                                 "choose one with --levels-key (key=), or give the file to "
+                                 "choose one with `levels_key`, or give the file to "
                                  "`specxform classify`, which classifies each.")
         if isinstance(h5.get(FAST_TO_EARS_KEY), h5py.Dataset):
             return FAST_TO_EARS_KEY
         raise InputError(f"{path}: no dataset 'levels' or {FAST_TO_EARS_KEY!r}; it holds "
-                         f"{_listing(h5, h5py)}; name the dataset of levels with --levels-key "
-                         "NAME, or store them as the dataset 'levels' (docs/levels.md).")
+                         f"{_listing(h5, h5py)}; name the dataset of levels with "
+                         "`levels_key=NAME`, or store them as the dataset 'levels' "
+                         "(docs/levels.md).")
 
     def _check_layout(self, h5: Any, h5py: Any) -> None:
         path, source = self.path, self.source
@@ -493,7 +494,7 @@ def _check_stored_representation(path: Path, meta: Any, source: Representation) 
         return
     if stored.name != source.name:
         raise InputError(f"{path}: holds {stored.name!r} levels, not {source.name!r}; pass "
-                         f"--source {stored.name}.")
+                         f"`source={stored.name}`.")
     mine, theirs = source.to_dict(), stored.to_dict()
     mine.pop("description"), theirs.pop("description")
     if mine != theirs:
@@ -660,7 +661,7 @@ class CsvLevels(LevelReader):
             raise InputError(
                 f"{self.path}, line 1: {len(header) - 1} band columns after the time column, "
                 f"but {self.source.name!r} has {bands} bands; give one column per band (or "
-                "pass the --source the levels were stored in)."
+                "pass the `source` the levels were stored in)."
             )
         bank = self.source.filterbank
         if not isinstance(bank, BandFilterbank):

@@ -73,6 +73,6 @@ class BroadbandHistogram:
         if index in (0, len(self.counts) - 1) and self.outside:
             raise InputError(
                 f"broadband levels outside {self.low:g}..{self.high:g} dB; the levels are not "
-                "in dB: give --db-offset explicitly."
+                "in dB: give `db_offset` explicitly."
             )
         return self.low + (index + 0.5) * self.step

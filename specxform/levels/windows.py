@@ -230,7 +230,7 @@ class WindowCutter:
                    f"is only {steps[i]:g} s after the previous frame, less than half the "
                    f"{self.period:g} s frame period of {self.reader.source.name!r}")
             fix = ("sort the frames by time and drop duplicates" if steps[i] <= 0 else
-                   "check --source (these levels come faster) and the timestamp resolution")
+                   "check `source` (these levels come faster) and the timestamp resolution")
             raise InputError(f"{where(int(block.positions[i]))}: timestamp {times[i]:.6f} s "
                              f"{why} (previous frame at {previous[i]:.6f} s); {fix}.")
         self._last = (float(times[-1]), int(block.positions[-1]))
@@ -315,7 +315,7 @@ def _fitting_sources(step: float, source: Representation) -> str:
     fits = [r for r in reps if "source" in r.roles and r.n_bands == source.n_bands
             and abs(r.framing.frame_seconds / step - 1) <= 0.1]
     if fits:
-        names = ", ".join(f"--source {r.name} ({r.framing.frame_seconds:g} s)" for r in fits)
+        names = ", ".join(f"`source={r.name}` ({r.framing.frame_seconds:g} s)" for r in fits)
         return f"pass the representation whose period fits: {names}."
     return (f"no registered source of {source.n_bands} bands has a {step:g} s period (see "
             "`specxform list representations`); check the timestamps.")

@@ -361,7 +361,7 @@ class PinvTranscoder(nn.Module):
         if levels.dim() != 3 or levels.shape[-1] != self.source.n_bands:
             raise InputError(
                 f"expected {self.source.name} levels of shape (batch, frames, "
-                f"{self.source.n_bands}), got {tuple(levels.shape)}; check --source."
+                f"{self.source.n_bands}), got {tuple(levels.shape)}; check `source`."
             )
         if levels.shape[1] == 0:
             raise InputError(f"{self.source.name} levels hold no frames; give at least one frame.")

@@ -359,8 +359,8 @@ def test_offset_shifts_the_levels_the_model_sees(tmp_path: Path, model: LevelMod
 
 def test_checkpoint_source_must_match(checkpoint: Path) -> None:
     registry: Registry = level_registry()
-    with pytest.raises(CheckpointError, match=r"trained on 'cense' levels, but --source is "
-                                              r"'slow_third_octave'.*--source cense"):
+    with pytest.raises(CheckpointError, match=r"trained on 'cense' levels, but `source` is "
+                                              r"'slow_third_octave'.*`source=cense`"):
         load_level_model(checkpoint, "slow_third_octave", registry=registry)
     with pytest.raises(InputError, match="not a source representation"):
         load_level_model(checkpoint, "pann", registry=registry)

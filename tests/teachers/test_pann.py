@@ -206,7 +206,7 @@ def test_pretrained_offline_says_where_to_put_the_file(
         Cnn14.pretrained(download=False)
     message = str(info.value)
     assert str(tmp_path / "weights" / "Cnn14_mAP=0.431.pth") in message
-    assert "--weights PATH" in message and "zenodo.org/record/3987831" in message
+    assert "`weights=PATH`" in message and "zenodo.org/record/3987831" in message
 
 
 @pytest.mark.slow

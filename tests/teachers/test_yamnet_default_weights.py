@@ -96,7 +96,7 @@ def test_none_present_offline_names_every_file(search_path: Path):
         get_registry().teacher("yamnet").factory(download=False)
     message = str(caught.value)
     assert all(filename in message for filename in FILES.values()), message
-    assert str(search_path) in message and "--weights" in message
+    assert str(search_path) in message and "`weights=PATH`" in message
 
 
 def test_a_failed_download_names_every_alternative(tmp_path: Path,
