@@ -224,7 +224,7 @@ def markdown(report: dict[str, Any]) -> str:
         "columns are paired (same folds, same probe seed), so the drop columns are the cost "
         "of replacing the true Mels by PINV or by the transcoder, and the difference between "
         "the two drops is what training the transcoder bought over PINV. The checkpoint "
-        "epoch says how far training had got (the runs are scheduled for 40 epochs).",
+        "epoch is the best epoch of the shipped transcoder's training run.",
     ]
     lines += [
         "", "## On the clips the transcoder never trained on", "",
