@@ -131,6 +131,17 @@ class Teacher(torch.nn.Module, metaclass=abc.ABCMeta):
             f"its {getattr(cls, 'num_classes', '?')} class names."
         )
 
+    def shaped_like(self, state: Mapping[str, Tensor]) -> Teacher:
+        """An untrained module of this teacher's kind whose structure fits ``state``.
+
+        A retrained teacher's checkpoint holds only its state dict; when a
+        teacher's structure depends on the weights it was built from (YAMNet
+        from TFLite files folds its BatchNorms into biases), the checkpoint
+        loader asks the factory's untrained module for the right shape here.
+        The base returns ``self``: the structure does not depend on the weights.
+        """
+        return self
+
     def trainable_parameter_count(self) -> int:
         """Number of parameters the original model learns.
 

@@ -33,6 +33,7 @@ from specxform.errors import CheckpointError
 from specxform.plugins import get_registry
 from specxform.registry import Registry
 from specxform.representations.specs import Representation
+from specxform.teachers.base import Teacher
 from specxform.training.cache import atomic_path
 from specxform.transcoders.pinv import PinvTranscoder
 from specxform.transcoders.students import Transcoder
@@ -235,6 +236,8 @@ def load_model(checkpoint: str | Path, *, device: torch.device | str = "cpu",
     teacher_name = desc["teacher"]["name"]
     if _kind(data) == "retrained":
         classifier = _untrained_teacher(registry, teacher_name)
+        if isinstance(classifier, Teacher):  # its structure may follow its weights
+            classifier = classifier.shaped_like(data["state_dict"])
         _load_state(classifier, data["state_dict"], checkpoint, f"teacher {teacher_name!r}")
         return TrainedModel("retrained", pinv.to(device).eval(), classifier.to(device).eval(),
                             teacher_name, source, target, desc)

@@ -489,3 +489,16 @@ def test_check_class_maps() -> None:
     yamnet[10] = ClassMapEntry(10, "/m/12", "Battle cry")
     with pytest.raises(InputError, match="YAMNet 10 /m/12 vs AudioSet 13 /m/13"):
         check_class_maps(yamnet, audioset)
+
+
+def test_a_retrained_teacher_loads_in_the_form_of_its_weights() -> None:
+    """A retrained YAMNet built from TFLite weights (BatchNorm folded into biases) is saved as
+    a bare state dict; the checkpoint loader's untrained module must take that form."""
+    from specxform_builtins.teachers.yamnet import YAMNet
+
+    folded = YAMNet(activation="relu6", folded_batchnorm=True).state_dict()
+    untrained = YAMNet()  # what the factory builds without weights: BatchNorm, ReLU
+    shaped = untrained.shaped_like(folded)
+    assert shaped.folded_batchnorm and shaped.activation == "relu6"
+    shaped.load_state_dict(folded, strict=True)
+    assert untrained.shaped_like(YAMNet().state_dict()) is untrained

@@ -502,6 +502,14 @@ class YAMNet(PublishedTeacher):
         model._load_state(state, f"{file} ({fmt})")
         return model.eval()
 
+    def shaped_like(self, state: Mapping[str, Tensor]) -> YAMNet:
+        """An untrained YAMNet in the form of ``state``: folded (ReLU6, as the TFLite files it
+        comes from) or not (ReLU); a retrained teacher's checkpoint loads into it."""
+        folded = _is_folded(state)
+        if folded == self.folded_batchnorm:
+            return self
+        return type(self)(activation="relu6" if folded else "relu", folded_batchnorm=folded)
+
     def load_weights(self, file: str | os.PathLike[str]) -> None:
         """Load any YAMNet weight file (:func:`read_yamnet_weights`) into this model.
 
