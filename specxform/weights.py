@@ -38,6 +38,7 @@ import pickle
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,11 +47,10 @@ import platformdirs
 
 from specxform.errors import CheckpointError, WeightsError
 from specxform.io import move_into_place
+from specxform.progress import ProgressCallback, report
 
 if TYPE_CHECKING:  # imported on use: listing weight files must stay fast
     import http.client
-
-    from rich.progress import Progress
 
 __all__ = [
     "SEARCH_PATH_ENV",
@@ -397,29 +397,20 @@ def _offline_message(weight: WeightFile, target: Path, reason: object) -> str:
     )
 
 
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Progress]:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
+#: Where downloads report when their caller passes no ``progress``: the command line sets
+#: one (:func:`downloads_report_to`), so that a teacher's first download shows a bar.
+_DOWNLOAD_PROGRESS: ContextVar[ProgressCallback | None] = ContextVar("download_progress",
+                                                                     default=None)
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-    )
-    # On stderr: stdout carries only results (``--json``).
-    with Progress(*columns, console=Console(stderr=True), transient=True,
-                  disable=not enabled) as bar:
-        yield bar
+
+@contextmanager
+def downloads_report_to(progress: ProgressCallback | None) -> Iterator[None]:
+    """Within the block, downloads without their own ``progress`` report to ``progress``."""
+    token = _DOWNLOAD_PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _DOWNLOAD_PROGRESS.reset(token)
 
 
 def _open(weight: WeightFile, offset: int, timeout: float) -> http.client.HTTPResponse:
@@ -442,7 +433,7 @@ def _resume_offset(response: http.client.HTTPResponse, offset: int) -> int:
 
 
 def _download_once(
-    weight: WeightFile, part: Path, bar: Progress, task: Any, timeout: float
+    weight: WeightFile, part: Path, progress: ProgressCallback | None, timeout: float
 ) -> bool:
     """One HTTP request appending to ``part``; returns whether the body was complete."""
     import urllib.error
@@ -461,13 +452,15 @@ def _download_once(
         start = _resume_offset(response, offset)
         length = response.headers.get("Content-Length")
         expected_end = start + int(length) if length is not None else weight.size
-        bar.update(task, total=expected_end, completed=start)
+        task, done = f"downloading {weight.filename}", start
+        report(progress, task, done, expected_end)
         with part.open("r+b" if start else "wb") as fh:
             fh.seek(start)
             fh.truncate()
             while chunk := response.read(_CHUNK):
                 fh.write(chunk)
-                bar.update(task, advance=len(chunk))
+                done += len(chunk)
+                report(progress, task, done, expected_end)
             written = fh.tell()
     # http.client returns EOF quietly when the server closes early: compare lengths.
     return expected_end is None or written >= expected_end
@@ -477,7 +470,7 @@ def fetch(
     weight: WeightFile,
     *,
     root: Path | None = None,
-    progress: bool = True,
+    progress: ProgressCallback | None = None,
     timeout: float = 60.0,
     attempts: int = 5,
 ) -> Path:
@@ -496,8 +489,9 @@ def fetch(
         What to download.
     root : Path, optional
         Cache directory; defaults to :func:`weights_dir`.
-    progress : bool
-        Show a rich progress bar.
+    progress : callable, optional
+        Receives :class:`~specxform.progress.ProgressEvent` values in bytes
+        (default: the callback of :func:`downloads_report_to`, if any).
     timeout : float
         Socket timeout per request, in seconds.
     attempts : int
@@ -536,28 +530,28 @@ def fetch(
 
 
 def _transfer(
-    weight: WeightFile, part: Path, target: Path, *, progress: bool, timeout: float, attempts: int
+    weight: WeightFile, part: Path, target: Path, *, progress: ProgressCallback | None,
+    timeout: float, attempts: int
 ) -> None:
     import http.client
     import urllib.error
 
     reason: object = None
-    with _progress_bar(progress) as bar:
-        task = bar.add_task(weight.filename, total=weight.size)
-        for _ in range(max(1, attempts)):
-            try:
-                if _download_once(weight, part, bar, task, timeout):
-                    return
-                reason = "the server closed the connection early"
-            except urllib.error.HTTPError as exc:
-                raise WeightsError(
-                    f"HTTP {exc.code} {exc.reason} for {weight.url}. "
-                    + _offline_message(weight, target, f"HTTP {exc.code}")
-                ) from exc
-            except urllib.error.URLError as exc:
-                raise WeightsError(_offline_message(weight, target, exc.reason)) from exc
-            except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
-                reason = exc
+    progress = progress if progress is not None else _DOWNLOAD_PROGRESS.get()
+    for _ in range(max(1, attempts)):
+        try:
+            if _download_once(weight, part, progress, timeout):
+                return
+            reason = "the server closed the connection early"
+        except urllib.error.HTTPError as exc:
+            raise WeightsError(
+                f"HTTP {exc.code} {exc.reason} for {weight.url}. "
+                + _offline_message(weight, target, f"HTTP {exc.code}")
+            ) from exc
+        except urllib.error.URLError as exc:
+            raise WeightsError(_offline_message(weight, target, exc.reason)) from exc
+        except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
+            reason = exc
     raise WeightsError(
         f"download of {weight.filename} was interrupted {attempts} times ({reason}); the "
         f"partial file {part} is kept and the next fetch resumes it. "
@@ -571,7 +565,7 @@ def resolve(
     *,
     download: bool = True,
     root: Path | None = None,
-    progress: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> Path:
     """Find the file to load: ``--weights PATH``, the search path, the cache, or a download.
 
@@ -587,8 +581,8 @@ def resolve(
         ``False`` a missing file raises.
     root : Path, optional
         Cache directory; defaults to :func:`weights_dir`.
-    progress : bool
-        Show a progress bar while downloading.
+    progress : callable, optional
+        Download progress, as for :func:`fetch`.
 
     Returns
     -------
@@ -645,7 +639,7 @@ def resolve_any(
     *,
     download: bool = True,
     root: Path | None = None,
-    progress: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> Path:
     """Find the file to load among interchangeable files (a teacher's ``weights_any``).
 

@@ -25,3 +25,21 @@ def test_bars_are_off_off_a_terminal() -> None:
         assert callback is None
     with progress_bars(False) as callback:
         assert callback is None
+
+
+def test_the_library_imports_no_drawing_code() -> None:
+    """Only specxform/cli/ may import rich: the library reports, the CLI draws."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "specxform"
+    drawing = []
+    for path in root.rglob("*.py"):
+        if "cli" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            drawing += [f"{path.relative_to(root)}:{node.lineno}" for n in names
+                        if n == "rich" or n.startswith("rich.")]
+    assert not drawing, drawing

@@ -157,31 +157,42 @@ def test_cache_dir_follows_specxform_home(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 def test_fetch_downloads_verifies_and_caches(server: Server, tmp_path: Path) -> None:
     wf = server.weight("model.pth")
-    target = weights.fetch(wf, root=tmp_path, progress=False)
+    target = weights.fetch(wf, root=tmp_path)
     assert target == tmp_path / "model.pth"
     assert target.read_bytes() == PAYLOAD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pth"]  # no .part left
-    weights.fetch(wf, root=tmp_path, progress=False)
+    weights.fetch(wf, root=tmp_path)
     assert len(server.requests) == 1  # the verified cached file is reused
 
 
-def test_fetch_with_progress_bar(server: Server, tmp_path: Path) -> None:
+def test_fetch_reports_progress_in_bytes(server: Server, tmp_path: Path) -> None:
+    """The download reports to the caller's callback (or to the ambient one the CLI sets),
+    from the first byte to the file's size; the library draws nothing itself."""
+    from specxform.progress import ProgressEvent
+
     wf = server.weight("model.pth")
-    assert weights.fetch(wf, root=tmp_path, progress=True).read_bytes() == PAYLOAD
+    seen: list[ProgressEvent] = []
+    assert weights.fetch(wf, root=tmp_path, progress=seen.append).read_bytes() == PAYLOAD
+    assert seen[0].done == 0 and seen[-1].done == len(PAYLOAD) and seen[-1].finished
+    assert all(e.task == "downloading model.pth" for e in seen)
+    ambient: list[ProgressEvent] = []
+    with weights.downloads_report_to(ambient.append):
+        weights.fetch(server.weight("other.pth"), root=tmp_path)
+    assert ambient and ambient[-1].finished
 
 
 def test_corrupt_download_raises_and_leaves_nothing(server: Server, tmp_path: Path) -> None:
     wf = server.weight("model.pth")
     server.files["/model.pth"] = bytes(len(PAYLOAD))  # right size, wrong content
     with pytest.raises(WeightsError, match=f"md5 .* expected {wf.md5}"):
-        weights.fetch(wf, root=tmp_path, progress=False)
+        weights.fetch(wf, root=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_interrupted_download_resumes_with_range(server: Server, tmp_path: Path) -> None:
     wf = server.weight("model.pth")
     server.cut_after["/model.pth"] = [12_345]  # the first response stops early
-    target = weights.fetch(wf, root=tmp_path, progress=False)
+    target = weights.fetch(wf, root=tmp_path)
     assert target.read_bytes() == PAYLOAD
     assert server.requests == [("/model.pth", None), ("/model.pth", "bytes=12345-")]
 
@@ -189,7 +200,7 @@ def test_interrupted_download_resumes_with_range(server: Server, tmp_path: Path)
 def test_partial_file_from_an_earlier_run_is_resumed(server: Server, tmp_path: Path) -> None:
     wf = server.weight("model.pth")
     (tmp_path / "model.pth.part").write_bytes(PAYLOAD[:20_000])
-    assert weights.fetch(wf, root=tmp_path, progress=False).read_bytes() == PAYLOAD
+    assert weights.fetch(wf, root=tmp_path).read_bytes() == PAYLOAD
     assert server.requests == [("/model.pth", "bytes=20000-")]
 
 
@@ -197,31 +208,31 @@ def test_server_ignoring_range_restarts_cleanly(server: Server, tmp_path: Path) 
     wf = server.weight("model.pth")
     server.ignore_range = True
     (tmp_path / "model.pth.part").write_bytes(b"stale" * 100)
-    assert weights.fetch(wf, root=tmp_path, progress=False).read_bytes() == PAYLOAD
+    assert weights.fetch(wf, root=tmp_path).read_bytes() == PAYLOAD
 
 
 def test_repeated_interruptions_keep_the_part_for_later(server: Server, tmp_path: Path) -> None:
     wf = server.weight("model.pth")
     server.cut_after["/model.pth"] = [100, 100]
     with pytest.raises(WeightsError, match="interrupted 2 times"):
-        weights.fetch(wf, root=tmp_path, progress=False, attempts=2)
+        weights.fetch(wf, root=tmp_path, attempts=2)
     assert (tmp_path / "model.pth.part").stat().st_size == 200
     assert not (tmp_path / "model.pth").exists()
-    assert weights.fetch(wf, root=tmp_path, progress=False).read_bytes() == PAYLOAD
+    assert weights.fetch(wf, root=tmp_path).read_bytes() == PAYLOAD
     assert server.requests[-1] == ("/model.pth", "bytes=200-")
 
 
 def test_corrupt_cached_file_is_replaced(server: Server, tmp_path: Path) -> None:
     wf = server.weight("model.pth")
     (tmp_path / "model.pth").write_bytes(b"x" * len(PAYLOAD))
-    assert weights.fetch(wf, root=tmp_path, progress=False).read_bytes() == PAYLOAD
+    assert weights.fetch(wf, root=tmp_path).read_bytes() == PAYLOAD
 
 
 def test_offline_error_says_where_to_put_the_file(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{_free_port()}/ResNet38.pth"  # nothing listens: refused
     wf = WeightFile(name="r", filename="ResNet38.pth", url=url, size=10)
     with pytest.raises(WeightsError) as info:
-        weights.fetch(wf, root=tmp_path, progress=False)
+        weights.fetch(wf, root=tmp_path)
     message = str(info.value)
     for needed in ("ResNet38.pth", url, str(tmp_path / "ResNet38.pth"), "`weights=PATH`"):
         assert needed in message
@@ -231,7 +242,7 @@ def test_offline_error_says_where_to_put_the_file(tmp_path: Path) -> None:
 def test_http_error_is_reported(server: Server, tmp_path: Path) -> None:
     wf = WeightFile(name="gone", filename="gone.pth", url=f"{server.base}/gone.pth")
     with pytest.raises(WeightsError, match="HTTP 404"):
-        weights.fetch(wf, root=tmp_path, progress=False)
+        weights.fetch(wf, root=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -248,7 +259,7 @@ def test_resolve_prefers_explicit_then_cache(server: Server, tmp_path: Path,
         weights.resolve(wf, tmp_path / "missing.pth", root=tmp_path / "cache")
     with pytest.raises(WeightsError, match="`weights=PATH`"):
         weights.resolve(wf, root=tmp_path / "cache", download=False)
-    cached = weights.resolve(wf, root=tmp_path / "cache", progress=False)
+    cached = weights.resolve(wf, root=tmp_path / "cache")
     assert cached.read_bytes() == PAYLOAD
     assert weights.resolve(wf, root=tmp_path / "cache") == cached
     assert len(server.requests) == 1
@@ -298,7 +309,7 @@ def test_verify_without_checksum_parses_the_file(tmp_path: Path) -> None:
 def test_fetch_of_file_without_checksum_checks_it_parses(server: Server, tmp_path: Path) -> None:
     wf = server.weight("yamnet.h5", b"<html>quota exceeded</html>", size=None, md5=None)
     with pytest.raises(WeightsError, match="does not parse"):
-        weights.fetch(wf, root=tmp_path, progress=False)
+        weights.fetch(wf, root=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -365,7 +376,7 @@ def test_without_a_copy_resolve_downloads_into_the_cache(
     assert weights.find(wf, cache) is None
     with pytest.raises(WeightsError, match=weights.SEARCH_PATH_ENV):  # offline says where to put it
         weights.resolve(wf, root=cache, download=False)
-    assert weights.resolve(wf, root=cache, progress=False) == cache / "model.pth"
+    assert weights.resolve(wf, root=cache) == cache / "model.pth"
     assert not (first / "model.pth").exists() and not (second / "model.pth").exists()
     assert weights.find(wf, cache) == weights.Location(cache / "model.pth", "cache", True)
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from specxform import __version__
+from specxform import weights as weights_module
 from specxform.cli import (
     archive,
     classify,
@@ -32,6 +33,7 @@ from specxform.cli import (
     transcode,
     weights,
 )
+from specxform.cli.progress import download_bars
 from specxform.errors import (
     CheckpointError,
     InputError,
@@ -110,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             strict = getattr(args, "strict", False)
             warnings.simplefilter("error" if strict else "default", InputWarning)
             warnings.showwarning = _show_warning
-            status: int = args.func(args)
+            with weights_module.downloads_report_to(download_bars()):
+                status: int = args.func(args)
     except (SpecxformError, OSError) as exc:
         return _fail(exc)
     except KeyboardInterrupt:

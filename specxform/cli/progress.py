@@ -54,3 +54,36 @@ def progress_bars(enabled: bool = True, *, transient: bool = False
 
     with bars:
         yield draw
+
+
+def download_bars() -> ProgressCallback | None:
+    """A callback for downloads anywhere in a command: each one draws a transient bar that
+    appears with its first event and goes with its last (no display is held in between,
+    so the command's own bars are free to start). None off a terminal."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return None
+    live: dict[str, Any] = {}
+
+    def draw(event: ProgressEvent) -> None:
+        if "bar" not in live:
+            live["bar"] = Progress(TextColumn("{task.description}"), BarColumn(),
+                                   DownloadColumn(), TransferSpeedColumn(),
+                                   TimeRemainingColumn(), console=console, transient=True)
+            live["bar"].start()
+            live["task"] = live["bar"].add_task(event.task, total=event.total)
+        live["bar"].update(live["task"], completed=event.done, total=event.total)
+        if event.finished:
+            live.pop("bar").stop()
+
+    return draw

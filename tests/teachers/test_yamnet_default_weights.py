@@ -105,7 +105,7 @@ def test_a_failed_download_names_every_alternative(tmp_path: Path,
     unreachable = [WeightFile(name=f"alt{i}", filename=f"alt{i}.bin",
                               url=f"http://127.0.0.1:9/alt{i}.bin") for i in range(2)]
     with pytest.raises(WeightsError) as caught:
-        weights.resolve_any(unreachable, root=tmp_path, progress=False)
+        weights.resolve_any(unreachable, root=tmp_path)
     assert "cannot download alt0.bin" in str(caught.value)
     assert "alt1.bin (http://127.0.0.1:9/alt1.bin)" in str(caught.value)
 
