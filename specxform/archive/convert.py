@@ -262,7 +262,7 @@ def convert_archive(inputs: str | Path, store: str | Path, source: Representatio
     if store.exists():
         raise InputError(f"-o {store}: exists; delete it or give another name.")
     if not (math.isfinite(chunk_seconds) and chunk_seconds > 0):
-        raise InputError(f"--chunk-seconds must be a positive number, got {chunk_seconds!r}.")
+        raise InputError(f"`chunk_seconds` must be a positive number, got {chunk_seconds!r}.")
     period = float(source.framing.frame_seconds)
     chunk_frames = max(1, round(chunk_seconds / period))
     archive: Archive = open_archive(inputs, source)

@@ -406,10 +406,10 @@ def offset_from_histogram(histogram: Histogram, source: Representation, sensor: 
     """
     scaling = source.scaling
     if scaling.log != "db" or scaling.mean is not None:
-        raise InputError(f"--db-offset auto needs levels in dB; {source.name!r} is not; give "
-                         "--db-offset in its unit.")
+        raise InputError(f"`db_offset=auto` needs levels in dB; {source.name!r} is not; give "
+                         "`db_offset` in its unit.")
     dense = histogram.dense()
     if dense.n == 0:
         raise InputError(f"sensor {sensor!r}: no readable finite frame to estimate the dB "
-                         "offset from; give --db-offset.")
+                         "offset from; give `db_offset`.")
     return auto_offset(source, dense)

@@ -285,7 +285,8 @@ def train_demo(folder: str | Path = "specxform-demo", *, train_scenes: int = 4,
     train_target = registry.demo().train_target
     if train_target not in {t.name for t in registry.teachers()}:
         raise InputError(f"the training demo needs the {train_target!r} teacher, which is not "
-                         "installed (./dev installs it); install it or pass --no-train.")
+                         "installed (./dev installs it); install it or skip the training "
+                         "demo (`no_train`).")
     folder = Path(folder)
     clips = _write_scenes(folder / "scenes", range(train_scenes + valid_scenes), duration)
     split = Split(tuple(clips[:train_scenes]), tuple(clips[train_scenes:]), (), seed=0,
