@@ -10,8 +10,9 @@ Data: every real recording of ``../shared/data`` (README there):
 UrbanSound8K fold 1 (grouped by ``fsID``), ESC-10 (grouped by its source
 file ``src_file``) and the street clips (one group each), split 75 / 12.5 /
 12.5 % by group with ``--seed``; test recordings never reach training.
-``--mixtures N`` and ``--scenes N`` add augmented training clips made only
-from training clips (:mod:`specxform.datasets.augment`).
+``--train-fraction F`` keeps a seeded share of the training recordings (the
+points of a learning curve). ``--mixtures N`` and ``--scenes N`` add augmented
+training clips made only from training clips (:mod:`specxform.datasets.augment`).
 
 Chunking follows the teacher: YAMNet's 1 s peak-normalised chunks (one 0.96 s
 patch each), EfficientAT's whole 4 s clips at the recorded level (it was
@@ -84,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
+    parser.add_argument("--train-fraction", type=float, default=1.0,
+                        help="keep this share of the training recordings (whole groups, seeded): "
+                             "the points of a learning curve; validation and test are unchanged")
     parser.add_argument("--mixtures", type=int, default=0)
     parser.add_argument("--scenes", type=int, default=0)
     parser.add_argument("--data", type=Path, default=SHARED / "data")
@@ -95,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from specxform.cli.progress import progress_bars
+    from specxform.datasets import subsample_groups
     from specxform.datasets.augment import Augmentation, augment_clips
     from specxform.pipeline.training import train_pair
     from specxform.training.losses import LossConfig
@@ -103,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     source, target, teacher_name, seconds = PAIRS[args.pair]
     split = make_split(args.data, args.seed)
+    if args.train_fraction < 1:
+        split = attrs.evolve(split, train=subsample_groups(split.train, args.train_fraction,
+                                                           seed=args.seed))
     extra: tuple = ()
     if args.mixtures or args.scenes:
         # 4 s like the recordings, whatever the chunk: a YAMNet mixture gives 4 chunks.
@@ -127,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     best = next(r for r in result.history if r["epoch"] == result.best_epoch)
     summary = {"pair": args.pair, "student": None if args.retrain_teacher else args.student,
                "method": args.method, "augmented_clips": len(extra),
+               "train_fraction": args.train_fraction,
                "train_clips": len(split.train), "valid_clips": len(split.valid),
                "test_clips": len(split.test), "cache_seconds": round(cache_seconds, 1),
                "train_seconds": round(sum(r["seconds"] for r in result.history), 1),

@@ -2,7 +2,7 @@
 
 :mod:`~specxform.datasets.base` holds the generic machinery: :class:`Clip`,
 :class:`AudioDataset` (with its official split or folds), :class:`Split`,
-:func:`grouped_split`, :func:`subset_split`, group rules, and the helpers
+:func:`grouped_split`, :func:`subsample_groups`, :func:`subset_split`, group rules, and the helpers
 adapters use to read metadata (:func:`read_table`, :func:`check_files`,
 :func:`dataset_root`) and to write their tiny example trees
 (:func:`write_example_audio`, :func:`write_table`). The adapters themselves
@@ -22,6 +22,7 @@ from specxform.datasets.base import (
     group_of,
     grouped_split,
     read_table,
+    subsample_groups,
     subset_split,
     write_example_audio,
     write_table,
@@ -39,6 +40,7 @@ __all__ = [
     "group_of",
     "grouped_split",
     "read_table",
+    "subsample_groups",
     "subset_split",
     "write_example_audio",
     "write_table",

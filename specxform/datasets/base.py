@@ -190,6 +190,35 @@ def grouped_split(clips: Sequence[Clip], fractions: Sequence[float] = DEFAULT_FR
     return Split(train, valid, test, seed, shares)
 
 
+def subsample_groups(clips: Sequence[Clip], fraction: float, *, seed: int = 0) -> tuple[Clip, ...]:
+    """The clips of a seeded subset of whole groups, about ``fraction`` of the clip count.
+
+    For learning curves: a smaller training set that keeps every recording
+    whole, so no group is split between what is kept and what is not. Groups
+    are drawn in a seeded order and kept while the count stays at or below
+    ``fraction`` of the clips (at least one group). Deterministic for a given
+    seed and clip list (whatever its order); the subsets of one seed are nested
+    (a smaller fraction keeps a prefix of a larger one's groups).
+
+    Raises
+    ------
+    SpecError
+        If ``fraction`` is not in (0, 1].
+    """
+    if not 0 < fraction <= 1:
+        raise SpecError(f"fraction must be in (0, 1], got {fraction!r}; e.g. 0.25 for a quarter.")
+    by_group: dict[str, list[Clip]] = {}
+    for clip in sorted(clips, key=lambda c: c.name):
+        by_group.setdefault(clip.group, []).append(clip)
+    order = list(np.random.default_rng(seed).permutation(sorted(by_group)))
+    kept: list[Clip] = []
+    for n, group in enumerate(order):
+        if n and len(kept) + len(by_group[group]) > fraction * len(clips):
+            break
+        kept.extend(by_group[group])
+    return tuple(sorted(kept, key=lambda c: c.name))
+
+
 def subset_split(clips: Sequence[Clip], *, train: Sequence[str], valid: Sequence[str] = (),
                  test: Sequence[str] = (), seed: int = 0) -> Split:
     """The split made of the dataset's own subsets (``Clip.subset``).

@@ -25,8 +25,10 @@ audio). Both are stored, as ``aux_teacher.<name>.npy`` and
 Layout and keys. A cache lives in ``<root>/<source>-<target>-<teacher>-<key>``
 where ``key`` hashes every spec involved (:class:`CacheSpec`: both
 representations' ``to_dict``, the teacher's name, class and a digest of its
-weights, the chunking, and the dataset's file names, sizes and modification
-times): a re-run finds it, and changing anything gives a new folder. The build
+weights, the chunking, and the dataset's file names, sizes and content
+digests): a re-run finds it, and changing anything gives a new folder. The
+files are named by content, not modification time, so a copied or re-mounted
+dataset finds its cache and resumes its runs. The build
 writes one ``parts/<i>.npz`` per clip (atomically: temporary file, then
 ``os.replace``), so an interrupted build resumes at the first missing clip;
 the parts are then gathered into the final arrays and ``complete.json`` is
@@ -193,6 +195,15 @@ def teacher_digest(teacher: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def file_digest(path: Path) -> str:
+    """BLAKE2b (16 bytes, hex) of a file's bytes: about 1 s per GB, read in 1 MiB blocks."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _key(spec: Mapping[str, Any]) -> str:
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -207,14 +218,14 @@ class CacheSpec:
     teacher_name: str
     teacher_digest: str
     chunking: Chunking
-    files: tuple[tuple[str, int, int], ...]  # (name, size in bytes, mtime in ns)
+    files: tuple[tuple[str, int, str], ...]  # (name, size in bytes, BLAKE2b of the bytes)
 
     @classmethod
     def of(cls, clips: Sequence[Clip], *, source: Representation, target: Representation,
            teacher: nn.Module, teacher_name: str, chunking: Chunking) -> CacheSpec:
-        stats = [(c.name, c.path.stat()) for c in sorted(clips, key=lambda c: c.name)]
-        return cls(source, target, teacher_name, teacher_digest(teacher), chunking,
-                   tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats))
+        files = tuple((c.name, c.path.stat().st_size, file_digest(c.path))
+                      for c in sorted(clips, key=lambda c: c.name))
+        return cls(source, target, teacher_name, teacher_digest(teacher), chunking, files)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -170,6 +171,29 @@ def test_every_spec_is_in_the_key(few: list[Clip], registry: Registry):
     assert len({base, *others}) == len(others) + 1
     assert CacheSpec.of(few[:-1], source=cense, target=pann, teacher=TinyTeacher(),
                         teacher_name="tiny", chunking=Chunking()).key != base
+
+
+def test_key_follows_file_contents_not_modification_times(few: list[Clip], registry: Registry,
+                                                          tmp_path: Path):
+    """A copied or re-mounted dataset (new mtimes, same bytes) keeps its cache and its runs."""
+    copies = []
+    for clip in few:
+        copy = tmp_path / clip.path.name
+        copy.write_bytes(clip.path.read_bytes())
+        copies.append(Clip(copy, clip.name, clip.label, clip.group))
+
+    def key(clips: list[Clip]) -> str:
+        return CacheSpec.of(clips, source=registry.representation("cense"),
+                            target=registry.representation("pann"), teacher=TinyTeacher(),
+                            teacher_name="tiny", chunking=Chunking()).key
+
+    base = key(few)
+    os.utime(copies[0].path, ns=(1_000_000_000, 1_000_000_000))
+    assert key(copies) == base
+    data = bytearray(copies[0].path.read_bytes())
+    data[-1] ^= 1  # same size, one bit of the last sample changed
+    copies[0].path.write_bytes(bytes(data))
+    assert key(copies) != base
 
 
 def test_teacher_digest_follows_the_weights():

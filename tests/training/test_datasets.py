@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from specxform_builtins.datasets import folder
 
-from specxform.datasets import Clip, group_of, grouped_split
+from specxform.datasets import Clip, group_of, grouped_split, subsample_groups
 from specxform.errors import InputError, SpecError
 from specxform.registry import Registry
 
@@ -97,3 +97,24 @@ def test_missing_or_empty_folder_is_refused(tmp_path: Path):
 def test_folder_is_registered(registry: Registry, excerpt):
     entry = registry.dataset("folder")
     assert entry.factory(excerpt.root).clips == excerpt.clips
+
+
+def test_subsample_keeps_whole_groups_nested_and_near_the_fraction(excerpt):
+    clips = excerpt.clips
+    half, quarter = (subsample_groups(clips, f, seed=0) for f in (0.5, 0.25))
+    groups = {f: {c.group for c in part} for f, part in (("half", half), ("quarter", quarter))}
+    # whole recordings: every clip of a kept group is kept
+    kept = sorted(c.name for c in clips if c.group in groups["half"])
+    assert sorted(c.name for c in half) == kept
+    assert groups["quarter"] < groups["half"]  # nested, so a learning curve adds data
+    assert len(quarter) <= 0.25 * len(clips) < len(half) <= 0.5 * len(clips)
+    assert len(half) >= 0.4 * len(clips)  # stops short by less than one group of a few clips
+    assert subsample_groups(list(reversed(clips)), 0.5, seed=0) == half
+    assert subsample_groups(clips, 0.5, seed=1) != half
+    assert subsample_groups(clips, 1.0, seed=0) == tuple(sorted(clips, key=lambda c: c.name))
+
+
+@pytest.mark.parametrize("fraction", [0, -0.5, 1.5, float("nan")])
+def test_subsample_refuses_a_fraction_outside_zero_one(excerpt, fraction):
+    with pytest.raises(SpecError, match="fraction must be in"):
+        subsample_groups(excerpt.clips, fraction)
