@@ -8,28 +8,20 @@ layer's weight and output shapes), so a layer it forgets or miscounts shows.
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+from benchmark_helpers import import_benchmark
 from torch import nn
 
 from specxform.registry import Registry
 from specxform.transcoders.students import ResidualCNN, ResidualCNNConfig
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
 
 @pytest.fixture(scope="module")
 def chain() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module("chain")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return import_benchmark("chain")
 
 
 def hooked_flops(student: nn.Module, mel: torch.Tensor) -> int:

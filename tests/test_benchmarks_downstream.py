@@ -3,23 +3,16 @@ its Markdown, on a hand-made report of ``specxform downstream`` (no teacher runs
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_helpers import import_benchmark
 
 
 @pytest.fixture(scope="module")
 def table() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module("downstream_table")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return import_benchmark("downstream_table")
 
 
 LABELS = {"audio/fold1/1-3-0-0.wav": "dog", "audio/fold1/2-3-0-0.wav": "dog",

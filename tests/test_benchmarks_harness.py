@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 import time
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from benchmark_helpers import import_benchmark
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 LINUX_PROC = Path("/proc/self/status").exists()
 
 
 @pytest.fixture(scope="module")
 def harness() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module("harness")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return import_benchmark("harness")
 
 
 def test_repeats_are_interleaved_after_the_warm_up(harness: ModuleType):

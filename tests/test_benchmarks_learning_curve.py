@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_helpers import import_benchmark
 
 
 @pytest.fixture(scope="module")
 def curve() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module("learning_curve")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return import_benchmark("learning_curve")
 
 
 def _run(folder: Path, clips: int, ptopa: list[float], *, pair: str = "cense-efficientat",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import shutil
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from benchmark_helpers import import_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -19,11 +18,7 @@ TABLE2 = BENCHMARKS / "results" / "table2-cense-yamnet" / "table2.json"
 
 @pytest.fixture(scope="module")
 def ship() -> ModuleType:
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module("ship_transcoder")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    return import_benchmark("ship_transcoder")
 
 
 def _downstream(path: Path, sha: str) -> Path:
