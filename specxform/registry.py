@@ -17,7 +17,7 @@ import attrs
 
 from specxform.errors import PluginError, SpecError, UnknownNameError
 from specxform.representations.specs import Representation
-from specxform.weights import WeightFile
+from specxform.weight_file import WeightFile
 
 #: What ``add_teacher(accepts_sources=...)`` takes: source names, or a predicate
 #: over the source :class:`Representation`; ``None`` accepts every source.

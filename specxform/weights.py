@@ -36,7 +36,7 @@ import hashlib
 import os
 import pickle
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -45,9 +45,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import attrs
 import platformdirs
 
+from specxform import plugins
 from specxform.errors import CheckpointError, WeightsError
 from specxform.io import move_into_place
 from specxform.progress import ProgressCallback, report
+from specxform.weight_file import WeightFile
 
 if TYPE_CHECKING:  # imported on use: listing weight files must stay fast
     import http.client
@@ -80,66 +82,6 @@ _CHUNK = 1 << 20  # 1 MiB per read: a progress update per chunk is cheap at this
 _USER_AGENT = "specxform (+https://pypi.org/project/specxform)"
 
 
-def _hex(length: int) -> Callable[[object, attrs.Attribute, str | None], None]:
-    pattern = re.compile(rf"[0-9a-f]{{{length}}}")
-
-    def check(instance: object, attribute: attrs.Attribute, value: str | None) -> None:
-        if value is not None and not pattern.fullmatch(value):
-            raise WeightsError(
-                f"{attribute.name} must be {length} lowercase hex digits, got {value!r}."
-            )
-
-    return check
-
-
-def _size(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
-        raise WeightsError(f"size must be a positive number of bytes or None, got {value!r}.")
-
-
-def _filename(instance: object, attribute: attrs.Attribute, value: str) -> None:
-    if not isinstance(value, str) or not value or Path(value).name != value or value in (".", ".."):
-        raise WeightsError(
-            f"filename must be a bare file name such as 'model.pth' (no folder), got {value!r}."
-        )
-
-
-@attrs.frozen
-class WeightFile:
-    """One published weight (or metadata) file.
-
-    Attributes
-    ----------
-    name : str
-        Catalogue key, e.g. ``"pann-resnet38"``.
-    filename : str
-        The official file name: the name looked for on the search path and
-        used in the cache (a bare name, no folder).
-    url : str
-        Download URL.
-    size : int or None
-        Exact size in bytes, ``None`` when not published.
-    md5, sha256 : str or None
-        Lowercase hex digests; ``None`` when not published. A file with neither a
-        size nor a digest can only be checked by parsing it (see :func:`verify`).
-    description : str
-        One line for listings and error messages.
-    """
-
-    name: str
-    filename: str = attrs.field(validator=_filename)
-    url: str
-    size: int | None = attrs.field(default=None, validator=_size)
-    md5: str | None = attrs.field(default=None, validator=_hex(32))
-    sha256: str | None = attrs.field(default=None, validator=_hex(64))
-    description: str = ""
-
-    @property
-    def has_checksum(self) -> bool:
-        """Whether a digest is known, i.e. whether :func:`verify` can prove integrity."""
-        return self.md5 is not None or self.sha256 is not None
-
-
 def __getattr__(name: str) -> Any:
     if name == "CATALOGUE":
         raise AttributeError(
@@ -161,15 +103,11 @@ def get(name: str) -> WeightFile:
     UnknownNameError
         If no plugin registered ``name``; the message lists the closest names.
     """
-    from specxform import plugins  # deferred: the registry module imports this one
-
     return plugins.get_registry().weight_file(name)
 
 
 def catalogue() -> list[WeightFile]:
     """Every registered weight file, sorted by name (process-wide registry)."""
-    from specxform import plugins
-
     return plugins.get_registry().weight_files()
 
 

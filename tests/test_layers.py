@@ -25,7 +25,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     1: ("errors", "progress"),
     2: ("representations",),
     3: ("io", "audio"),
-    4: ("weights", "registry", "hookspecs", "plugins", "teachers", "datasets", ""),
+    4: ("weight_file", "weights", "registry", "hookspecs", "plugins", "teachers", "datasets", ""),
     5: ("transcoders",),
     6: ("training",),
     7: ("api",),
@@ -127,3 +127,52 @@ def test_no_module_imports_a_higher_layer() -> None:
         + "; ".join(f"{n} {', '.join(p or PACKAGE for p in ps)}" for n, ps in LAYERS.items())
         + "):\n" + "\n".join(found)
     )
+
+
+def type_checking_lines(path: Path) -> set[int]:
+    """Line numbers inside ``if TYPE_CHECKING:`` blocks (imports for annotations only)."""
+    lines: set[int] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the core modules it imports, deferred imports too (not TYPE_CHECKING ones)."""
+    graph: dict[str, set[str]] = {}
+    for path in modules():
+        here, skip = module_name(path), type_checking_lines(path)
+        graph[here] = {name for line, name in imported(path)
+                       if line not in skip and part_of(name) is not None and name != here}
+    return graph
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every simple cycle of ``graph``, once each, starting from its smallest name."""
+    cycles: list[list[str]] = []
+    done: set[frozenset[str]] = set()
+    for start in sorted(graph):  # a depth-first search from each module, cycles found once
+        stack = [(start, [start])]
+        while stack:
+            node, trail = stack.pop()
+            for nxt in sorted(graph.get(node, ())):
+                if nxt == start and len(trail) > 1 and frozenset(trail) not in done:
+                    done.add(frozenset(trail))
+                    cycles.append(trail)
+                elif nxt not in trail and nxt > start and nxt in graph:
+                    stack.append((nxt, [*trail, nxt]))
+    return cycles
+
+
+def test_cycles_are_found_once_each() -> None:
+    graph = {"a": {"b"}, "b": {"c", "a"}, "c": {"a"}, "d": {"a"}}
+    assert sorted(find_cycles(graph)) == [["a", "b"], ["a", "b", "c"]]
+    assert find_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycle_even_through_deferred_imports() -> None:
+    cycles = find_cycles(import_graph())
+    assert not cycles, "import cycles (move the shared piece into a module both can import):\n" + (
+        "\n".join(" -> ".join([*c, c[0]]) for c in cycles))
