@@ -12,8 +12,9 @@ says how many clips the fit needs to reach a goal::
 Each run gives two values: the validation PtoPa-FC of its best epoch (lowest
 validation loss, the checkpoint a user gets) and the mean over its last five
 epochs (less noisy on 147 files). Both are fitted as ``a + b * log2(clips)``
-by least squares; ``b`` is the gain per doubling of the data, and the clips
-needed for the goal follow from the line where ``b > 0``. Three to four points
+by least squares, and so is the best epoch's KL; ``b`` is the gain per
+doubling of the data, and the clips needed for the goal follow from the line
+where ``b > 0``. Three to four points
 over a factor of four make a rough extrapolation: the output says so.
 
 Output: ``<output>.json`` and ``<output>.md``, and ``<output>.png`` (the
@@ -60,8 +61,8 @@ def read_run(folder: Path) -> dict[str, Any]:
             "late_ptopa_fc": float(np.mean(late)), "late_epochs": len(late)}
 
 
-def fit_log2(clips: list[float], values: list[float], goal: float) -> dict[str, Any]:
-    """``values ~ a + b * log2(clips)``; the clips the line needs to reach ``goal``."""
+def fit_log2(clips: list[float], values: list[float], goal: float | None) -> dict[str, Any]:
+    """``values ~ a + b * log2(clips)``; the clips the line needs to reach ``goal`` (if given)."""
     x = np.log2(np.asarray(clips, dtype=float))
     y = np.asarray(values, dtype=float)
     if len(set(x.tolist())) < 2:
@@ -70,6 +71,8 @@ def fit_log2(clips: list[float], values: list[float], goal: float) -> dict[str, 
     residual = y - (intercept + slope * x)
     out: dict[str, Any] = {"intercept": float(intercept), "per_doubling": float(slope),
                            "rms_residual": float(np.sqrt(np.mean(residual ** 2)))}
+    if goal is None:
+        return out
     if slope > 0:
         needed = 2 ** ((goal - intercept) / slope)
         out |= {"clips_for_goal": float(needed), "factor_over_largest": float(needed / max(clips)),
@@ -91,6 +94,7 @@ def learning_curve(folders: list[Path], goal: float) -> dict[str, Any]:
             "points": points,
             "fits": {key: fit_log2(clips, [p[f"{key}_ptopa_fc"] for p in points], goal)
                      for key in ("best", "late")},
+            "kl_fit": fit_log2(clips, [p["best_kl"] for p in points], None),
             "machine": machine()}
 
 
@@ -124,7 +128,10 @@ def markdown(report: dict[str, Any]) -> str:
                       f"({fit['doublings_over_largest']:.1f} doublings)")
         lines.append(f"| {label} | {100 * fit['per_doubling']:+.1f} points | "
                      f"{100 * fit['rms_residual']:.1f} points | {needed} | {factor} |")
-    lines += ["", f"{len(report['points'])} points over a factor of "
+    kl = report["kl_fit"]
+    lines += ["", f"Validation KL of the best epochs: {kl['per_doubling']:+.3f} nats per doubling "
+              f"(rms residual {kl['rms_residual']:.3f}).",
+              "", f"{len(report['points'])} points over a factor of "
               f"{largest / report['points'][0]['train_clips']:.1f} in data: a rough "
               "extrapolation, and a straight line in log(data) is the optimistic reading (curves "
               "bend down as they approach what the source levels can tell).", ""]
@@ -133,6 +140,7 @@ def markdown(report: dict[str, Any]) -> str:
 
 def plot(report: dict[str, Any], path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -149,6 +157,8 @@ def plot(report: dict[str, Any], path: Path) -> None:
     ax.axhline(100 * report["goal"], color="grey", lw=1)
     ax.set(xscale="log", xlabel="training clips", ylabel="validation PtoPa-FC (%)",
            title=f"{report['pair']}: agreement against data")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # no crowded minor labels
+    ax.set_xticks(clips, [f"{c:.0f}" for c in clips])
     ax.legend()
     fig.tight_layout()
     with atomic_write(path) as tmp:

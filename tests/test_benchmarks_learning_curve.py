@@ -43,6 +43,9 @@ def test_fit_recovers_the_gain_per_doubling_and_the_data_for_the_goal(curve, tmp
         assert fit["rms_residual"] == pytest.approx(0, abs=1e-9)
         assert fit["clips_for_goal"] == pytest.approx(100 * 2 ** (0.79 / 0.05))
         assert fit["doublings_over_largest"] == pytest.approx(0.79 / 0.05 - 2)
+    assert report["fits"]["best"]["per_doubling"] == pytest.approx(0.05)
+    assert report["kl_fit"]["per_doubling"] == pytest.approx(0, abs=1e-9)  # 1.5 in every run
+    assert "clips_for_goal" not in report["kl_fit"]
 
 
 def test_late_epochs_average_the_last_five_and_best_is_the_checkpoint_epoch(curve, tmp_path):
