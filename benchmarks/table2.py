@@ -233,7 +233,7 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
             "kind": desc.get("kind", "student"),
             "loss": desc["loss"]["method"], "best_epoch": data["epoch"], "epochs_run": run,
             "epochs": desc["train"]["epochs"], "split_seed": desc["split"]["seed"],
-            "split_test": list(desc["split"]["test"])}
+            "train_clips": len(desc["split"]["train"]), "split_test": list(desc["split"]["test"])}
 
 
 def _same_split(info: dict[str, Any], split: Any) -> dict[str, Any]:
@@ -383,10 +383,10 @@ def markdown(report: Mapping[str, Any]) -> str:
         "## Per-class agreement (agreeing files by true top-1 class)", "",
         markdown_table(class_headers, class_rows), "",
         "## Checkpoints", "",
-        markdown_table(["row", "student", "checkpoint", "loss", "best epoch",
+        markdown_table(["row", "student", "checkpoint", "loss", "train clips", "best epoch",
                         "epochs run / planned", "training time", "overlap"],
                        [[n, c.get("student") or "-", f"`{c['path']}`", c["loss"],
-                         str(c["best_epoch"]),
+                         str(c.get("train_clips", "?")), str(c["best_epoch"]),
                          f"{'?' if c['epochs_run'] is None else c['epochs_run']} / "
                          f"{c['epochs']}", _duration(c.get("train_seconds")),
                          str(report["methods"][n]["overlap"])]

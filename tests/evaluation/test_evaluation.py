@@ -321,9 +321,12 @@ def test_table2_end_to_end_on_a_tiny_configuration(tiny_registry: Registry, tmp_
     assert all(m["overlap"] == 0 for m in report["methods"].values())
     assert all(c["same_test_split"] and c["epochs_run"] == c["epochs"] == 1
                for c in report["checkpoints"].values())
+    train_clips = report["split_sizes"]["train"]
+    assert {c["train_clips"] for c in report["checkpoints"].values()} == {train_clips}
     assert [g["passed"] is not None for g in report["goals"]] == [True] * 3
     text = (tmp_path / "out" / "table2.md").read_text()
     assert "| majority class |" in text and "| reference PINV |" in text
+    assert "| train clips |" in text
     assert sorted(p.name for p in (tmp_path / "out" / "table2").iterdir()) == [
         "example-1.png", "example-2.png", "per-class.png"]
     # --no-train with the runs in place gives the same rows without training
