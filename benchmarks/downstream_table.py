@@ -83,9 +83,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=300, help="probe epochs (300)")
+    parser.add_argument("--keep-other-rows", action="store_true",
+                        help="keep the rows of --out's downstream.json that this run does not "
+                             "redo (e.g. after --teachers efficientat_mn04 with a new checkpoint)")
     parser.add_argument("--render", action="store_true",
                         help="only rewrite downstream.md from the downstream.json in --out")
     return parser.parse_args(argv)
+
+
+def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` rows, each replaced by the ``new`` row of its (dataset, teacher); new ones last."""
+    fresh = {(r["dataset"], r["teacher"]): r for r in new}
+    kept = [fresh.pop((r["dataset"], r["teacher"]), r) for r in old]
+    return kept + list(fresh.values())
 
 
 def snapshot(path: Path, folder: Path) -> dict[str, Any]:
@@ -290,7 +300,11 @@ def main(argv: list[str] | None = None) -> int:
             ckpt = snapshot(Path(paths[teacher]), Path(tmp))
             for dataset in datasets:
                 report, seconds = run_one(args, dataset, teacher, ckpt)
-                rows.append(summarise(args, dataset, teacher, report, ckpt, seconds))
+                row = summarise(args, dataset, teacher, report, ckpt, seconds)
+                rows.append(row | {"date": time.strftime("%Y-%m-%d %H:%M %Z")})
+    previous = args.out / "downstream.json"
+    if args.keep_other_rows and previous.is_file():
+        rows = merge_rows(json.loads(previous.read_text())["rows"], rows)
     result = {"machine": start, "load_average_end": load_average(),
               "torch_threads": torch.get_num_threads(), "omp_num_threads":
               os.environ.get("OMP_NUM_THREADS"), "date": time.strftime("%Y-%m-%d %H:%M %Z"),

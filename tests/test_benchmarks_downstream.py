@@ -70,3 +70,15 @@ def test_markdown_has_one_row_per_run_with_the_drop_and_the_epoch(table: ModuleT
     assert ("| urbansound8k | yamnet | grouped 2-fold cross-validation (seed 0) | 4 | "
             "100.0 [0.0, 100.0] | 50.0 [0.0, 100.0] | 75.0 [0.0, 100.0] | +25.0") in text
     assert "| not met by 10.0 points | 7 |" in text and "epoch 7" in text
+
+
+def test_rerun_rows_replace_their_own_and_keep_the_others_in_order(table: ModuleType):
+    old = [{"dataset": d, "teacher": t, "v": 0} for t in ("yamnet", "mn04")
+           for d in ("urbansound8k", "esc10")]
+    new = [{"dataset": "esc10", "teacher": "mn04", "v": 1},
+           {"dataset": "urbansound8k", "teacher": "mn04", "v": 1},
+           {"dataset": "esc50", "teacher": "mn04", "v": 1}]
+    merged = table.merge_rows(old, new)
+    assert [(r["dataset"], r["teacher"], r["v"]) for r in merged] == [
+        ("urbansound8k", "yamnet", 0), ("esc10", "yamnet", 0), ("urbansound8k", "mn04", 1),
+        ("esc10", "mn04", 1), ("esc50", "mn04", 1)]
