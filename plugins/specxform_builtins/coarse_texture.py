@@ -65,6 +65,11 @@ class CoarseTextureConfig:
         target's unit); 1.0 is about the fluctuation of real Mels.
     seed : int
         Seed of the fixed noise field.
+    coarse_rate : float
+        Frames per second of the coarse stage; 0 (the default) runs it at the
+        source's own rate. A 1 frame/s source (slow third octaves) leaves the
+        coarse stage 4 frames for a 4 s chunk, too few to place the texture's
+        gain in time, so its pair asks for 8.
     """
 
     channels: int = attrs.field(default=48, validator=_at_least(1))
@@ -72,6 +77,13 @@ class CoarseTextureConfig:
     fine_channels: int = attrs.field(default=16, validator=_at_least(1))
     noise_gain: float = attrs.field(default=1.0, converter=float)
     seed: int = attrs.field(default=0, validator=_at_least(0))
+    coarse_rate: float = attrs.field(default=0.0, converter=float)
+
+    @coarse_rate.validator
+    def _check_rate(self, attribute: attrs.Attribute, value: float) -> None:
+        if not value >= 0:
+            raise SpecError(f"coarse_texture coarse_rate must be >= 0 frames/s (0: the "
+                            f"source's rate), got {value!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (JSON- and checkpoint-safe)."""
@@ -106,13 +118,17 @@ def log_power_unit(target: Any) -> float:
 def coarse_texture(source: Any, target: Any, **config: Any) -> Any:
     """Student factory registered as ``coarse_texture``.
 
-    The coarse rate is the source's frame rate; ``config`` holds
+    The coarse rate is the source's frame rate unless ``coarse_rate`` asks
+    for more (never more than the target's); ``config`` holds
     :class:`CoarseTextureConfig` fields.
     """
     from specxform_builtins._coarse_texture_model import CoarseTexture
 
     cfg = CoarseTextureConfig.from_dict(config)
-    ratio = target.framing.sample_rate / target.framing.hop_length / (
-        source.framing.sample_rate / source.framing.hop_length)
+    target_rate = target.framing.sample_rate / target.framing.hop_length
+    coarse_rate = source.framing.sample_rate / source.framing.hop_length
+    if cfg.coarse_rate > coarse_rate:
+        coarse_rate = min(cfg.coarse_rate, target_rate)
+    ratio = target_rate / coarse_rate
     return CoarseTexture(cfg, n_mels=target.n_bands, time_ratio=ratio,
                          gain_unit=log_power_unit(target))

@@ -26,6 +26,15 @@ def test_coarse_stage_runs_at_the_source_frame_rate(registry: Registry):
     assert fast.coarse_frames(100) == 8 and slow.coarse_frames(100) == 1
 
 
+
+def test_coarse_rate_raises_the_coarse_stage_rate_up_to_the_target_rate(registry: Registry):
+    slow8 = _student(registry, "slow_third_octave", "yamnet", coarse_rate=8)
+    assert slow8.time_ratio == pytest.approx(12.5) and slow8.coarse_frames(400) == 32
+    assert _student(registry, coarse_rate=4).time_ratio == pytest.approx(12.5)  # below: source's
+    assert _student(registry, coarse_rate=1000).time_ratio == pytest.approx(1.0)  # capped
+    with pytest.raises(SpecError, match="-1"):
+        CoarseTextureConfig(coarse_rate=-1)
+
 def test_untrained_output_is_pinv_plus_the_texture_at_its_initial_gain(registry: Registry):
     student = _student(registry)  # yamnet: ln of magnitude, 1 ln of power = 0.5 of its unit
     mel = torch.randn(2, 98, 64)
