@@ -456,9 +456,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--student-config", type=json.loads, help="student options as JSON")
     p.add_argument("--seed", type=int, default=0, help="split, initialisation and bootstrap")
-    p.add_argument("--split", choices=("test", "all"), default="test",
-                   help="files scored: the held-out test part (default) or every clip (the "
-                   "PINV rows then cover the whole excerpt; trained rows overlap their data)")
+    p.add_argument("--split", choices=("test", "valid", "all"), default="test",
+                   help="files scored: the held-out test part (default), the validation part "
+                   "that chose the best epochs (to compare with the training logs), or every "
+                   "clip (the PINV rows then cover the whole excerpt; trained rows overlap "
+                   "their data)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws")
     p.add_argument("--examples", type=int, default=3, help="example chunks in the figures")
     p.add_argument("--device", default="auto")
@@ -497,7 +499,7 @@ def run(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
     digest = check_teacher(cache, teacher)
     found = checkpoints(args, cache, split, teacher, registry)
     load_start, started = os.getloadavg()[0], time.perf_counter()
-    scored = split.test if args.split == "test" else tuple(clips)
+    scored = {"test": split.test, "valid": split.valid, "all": tuple(clips)}[args.split]
     rows = cache.rows([c.name for c in scored])
     result = evaluate_methods(cache, rows, teacher, methods(
         cache, found, teacher_name=args.teacher, digest=digest, registry=registry,

@@ -335,3 +335,7 @@ def test_table2_end_to_end_on_a_tiny_configuration(tiny_registry: Registry, tmp_
     again = json.loads((tmp_path / "out" / "table2.json").read_text())
     assert again["methods"] == report["methods"]
     assert (tmp_path / "runs" / "cnn-logits" / "best.pt").stat().st_mtime_ns == stamp
+    # --split valid scores the part that chose the best epochs, and nothing else
+    assert table2.main([*argv, "--no-train", "--split", "valid"], registry=tiny_registry) == 0
+    valid = json.loads((tmp_path / "out" / "table2.json").read_text())
+    assert valid["split"] == "valid" and valid["n_files"] == valid["split_sizes"]["valid"]
