@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student", default="coarse_texture")
     parser.add_argument("--student-config", default="{}", help="JSON options of the student")
     parser.add_argument("--method", default="logits", help="loss: logits, mels or hybrid")
+    parser.add_argument("--kl-weight", type=float, default=0.0,
+                        help="weight of the KL term added to the loss (0: off)")
     parser.add_argument("--retrain-teacher", action="store_true")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -125,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         run = train_pair(
             source, target, split=split, teacher=teacher_name, student=args.student,
             student_config=json.loads(args.student_config), chunk_seconds=seconds,
-            out_dir=args.out, cache_dir=args.cache_dir, loss=LossConfig(method=args.method),
+            out_dir=args.out, cache_dir=args.cache_dir,
+            loss=LossConfig(method=args.method, kl_weight=args.kl_weight),
             config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                seed=args.seed, device=args.device),
             resume=args.resume, retrain_teacher=args.retrain_teacher, tensorboard=False,
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     result, cache_seconds = run.result, run.cache_seconds
     best = next(r for r in result.history if r["epoch"] == result.best_epoch)
     summary = {"pair": args.pair, "student": None if args.retrain_teacher else args.student,
-               "method": args.method, "augmented_clips": len(extra),
+               "method": args.method, "kl_weight": args.kl_weight, "augmented_clips": len(extra),
                "train_fraction": args.train_fraction,
                "train_clips": len(split.train), "valid_clips": len(split.valid),
                "test_clips": len(split.test), "cache_seconds": round(cache_seconds, 1),

@@ -44,6 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     common.add_data_arguments(parser)
     parser.add_argument("--method", choices=METHODS, default="logits",
                         help="loss: teacher outputs, Mel MSE, or both (default: logits)")
+    parser.add_argument("--kl-weight", type=float, default=0.0, metavar="W",
+                        help="add W x KL(true || transcoded) of the teacher's normalised class "
+                             "vectors to the loss (default: 0, off)")
     parser.add_argument("--epochs", type=int, default=200, metavar="N", help="default: 200")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="default: 64")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
@@ -105,6 +108,10 @@ def run(args: argparse.Namespace) -> int:
     registry = plugins.get_registry()
     registry.pair(args.source, args.target)  # unknown names: the closest ones are suggested
     _check_names(registry, args)
+    if not args.kl_weight >= 0:
+        raise InputError(f"--kl-weight {args.kl_weight}: the weight of a loss term must be >= 0 "
+                         "(0 turns the KL term off).")
+    loss = LossConfig(method=args.method, kl_weight=args.kl_weight)
     teacher_name, teacher = common.pair_teacher(registry, args, verb="train")
     out = Path(args.out) if args.out else run_folder(args.source, args.target, teacher_name)
     terminal = common.stderr().is_terminal
@@ -118,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             teacher=ResolvedTeacher(registry.teacher(teacher_name), teacher),
             student=args.student, student_config=args.student_config, out_dir=out,
             cache_dir=args.cache_dir, chunk_seconds=args.chunk_seconds,
-            normalise=args.normalise, loss=LossConfig(method=args.method), config=config,
+            normalise=args.normalise, loss=loss, config=config,
             seed=args.seed, resume=args.resume, retrain_teacher=args.retrain_teacher,
             tensorboard=args.tensorboard, registry=registry, progress=bars,
             on_batch=epoch_lines,

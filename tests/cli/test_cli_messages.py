@@ -135,6 +135,8 @@ class _CountingPlugin:
     (["--student-config", '{"chanels": 8}'], ("--student-config", "chanels")),
     (["--retrain-teacher", "--student", "residual_cnn"], ("--retrain-teacher", "--student")),
     (["--dataset", "foldr"], ("unknown dataset 'foldr'",)),
+    (["--kl-weight", "-1"], ("--kl-weight -1.0", ">= 0")),
+    (["--kl-weight", "nan"], ("--kl-weight nan", ">= 0")),
 ])
 def test_train_checks_names_before_any_work(capsys, tmp_path: Path, data: Path,
                                             monkeypatch: pytest.MonkeyPatch, extra: list[str],

@@ -15,6 +15,7 @@ from specxform import plugins
 from specxform.cli import train as train_cli
 from specxform.errors import SpecError, WeightsError
 from specxform.registry import Registry
+from specxform.training.checkpoint import read_checkpoint
 
 
 def _missing_weights(weights=None):
@@ -65,10 +66,11 @@ def test_train_then_resume_from_the_command_line(registry_with_tiny, data: Path,
     argv = ["--source", "cense", "--target", "pann", "--teacher", "tiny", "--data", str(data),
             "--epochs", "1", "--batch-size", "8", "--student-config",
             '{"layers": 2, "channels": 4}', "--out", str(out), "--cache-dir", str(cache),
-            "--device", "cpu"]
+            "--device", "cpu", "--kl-weight", "0.5"]
     assert _run(argv) == 0
     printed = capsys.readouterr().out
     assert "PINV" in printed and "student (epoch 1)" in printed and "best.pt" in printed
+    assert read_checkpoint(out / "best.pt")["description"]["loss"]["kl_weight"] == 0.5
     assert (out / "best.pt").is_file() and len(list(cache.iterdir())) == 1
     longer = [("2" if a == "1" and argv[i - 1] == "--epochs" else a) for i, a in enumerate(argv)]
     assert _run([*longer, "--resume"]) == 0
