@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "evaluate", help="compare PINV variants and trained transcoders on held-out files",
         description="Score transcoding methods by how well a frozen teacher's outputs on "
         "their Mels agree with its outputs on the true Mels (PtoPa-FC, KL, reference KL, "
-        "Mel MSE, BCE, top-3, with bootstrap intervals over files), all on the same files "
+        "Mel MSE, BCE, top-3, with bootstrap intervals over recordings), all on the same files "
         "of one part of the dataset's grouped split.",
     )
     common.add_pair_arguments(parser)
@@ -175,7 +175,9 @@ def run(args: argparse.Namespace) -> int:
         check_teacher(cache, teacher)
         result = evaluate_methods(cache, cache.rows(clip_names), teacher, methods, device=device,
                                   batch_size=args.batch_size, n_boot=args.bootstrap,
-                                  seed=args.seed, n_examples=args.examples, progress=progress)
+                                  seed=args.seed, n_examples=args.examples,
+                                  groups={c.name: c.group for c in dataset.clips},
+                                  progress=progress)
     labels = teacher_labels(teacher, cache.probs.shape[1])
     report = make_report(result, labels.names, source=args.source, target=args.target,
                          teacher=teacher_name, dataset=args.dataset, data=str(args.data),
@@ -237,6 +239,12 @@ def make_report(result: Any, class_names: Sequence[str], **info: Any) -> dict[st
     return {**info, "confidence": confidence, **data, "class_names": list(class_names)}
 
 
+def resampled(report: Mapping[str, Any]) -> str:
+    """What the report's bootstrap intervals resampled, in words."""
+    n = report.get("n_groups") or 0
+    return f"over {n} groups (source recordings) of files" if n else "over files"
+
+
 def cell(estimate: Mapping[str, float], fmt: str, *, sep: str = " ") -> str:
     """``value [low, high]`` of one metric; ``fmt`` ``"%"`` prints shares in percent.
 
@@ -262,7 +270,7 @@ def _title(report: dict[str, Any]) -> str:
     return (f"{report['teacher']} on {report['source']} -> {report['target']}: "
             f"{report['n_files']} files ({report['split']} split, seed {report['seed']}), "
             f"{report['n_chunks']} chunks; value [{report['confidence']:.0%} bootstrap "
-            f"interval over files]")
+            f"interval {resampled(report)}]")
 
 
 def results_table(report: dict[str, Any]) -> Table:
@@ -308,8 +316,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Data: `{report['data']}` ({report['dataset']}), {report['split']} part of the grouped "
         f"split with seed {report['seed']}: {report['n_clips']} clips, {report['n_files']} "
         f"with audible chunks, {report['n_chunks']} chunks of {report['chunk_seconds']:g} s. "
-        f"Values with {report['confidence']:.0%} percentile bootstrap intervals over files "
-        f"({report['bootstrap']} draws).", "",
+        f"Values with {report['confidence']:.0%} percentile bootstrap intervals "
+        f"{resampled(report)} ({report['bootstrap']} draws).", "",
         markdown_table(headers, _rows(report)), "",
         "## Per-class agreement", "",
         "Files whose top-1 class on the transcoded Mels equals their top-1 on the true Mels, "

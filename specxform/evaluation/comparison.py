@@ -248,10 +248,16 @@ class EvaluationResult:
     overlap: dict[str, int]
     kinds: dict[str, str]
 
+    @property
+    def n_groups(self) -> int:
+        """Groups the intervals resampled (0: files were resampled one by one)."""
+        return next(iter(self.metrics.values())).n_groups if self.metrics else 0
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: per method its kind, overlap and :meth:`Metrics.to_dict`."""
         return {
             "n_files": len(self.files), "n_chunks": self.n_chunks, "files": list(self.files),
+            "n_groups": self.n_groups,
             "methods": {name: {"kind": self.kinds[name], "overlap": self.overlap[name],
                                **m.to_dict()} for name, m in self.metrics.items()},
             "examples": [{"file": e.file, "chunk": e.chunk} for e in self.examples],
@@ -306,6 +312,7 @@ def evaluate_methods(cache: FeatureCache, rows: Any, teacher: nn.Module,
                      device: torch.device | str = "cpu", n_boot: int = 1000,
                      confidence: float = 0.95, seed: int = 0, n_examples: int = 3,
                      top_k: Sequence[int] = (1, 3, 5),
+                     groups: Mapping[str, str] | None = None,
                      progress: ProgressCallback | None = None
                      ) -> EvaluationResult:
     """Score every method on the cached chunks ``rows`` (all methods on the same chunks).
@@ -328,6 +335,10 @@ def evaluate_methods(cache: FeatureCache, rows: Any, teacher: nn.Module,
         Chunks whose Mels are kept for figures (:func:`example_rows`).
     top_k : sequence of int
         The ``top{k}`` metrics.
+    groups : mapping of str to str, optional
+        Clip name -> group (its source recording, :attr:`Clip.group`): the
+        intervals then resample whole groups (a clip missing from it is its
+        own group). Without it they resample files.
     progress : callable, optional
         Receives a :class:`~specxform.progress.ProgressEvent` per batch (task
         ``"evaluating <methods>"``: chunks done of ``len(rows)``).
@@ -355,9 +366,10 @@ def evaluate_methods(cache: FeatureCache, rows: Any, teacher: nn.Module,
         _score_batch(batch, prepared, teacher, accs, device,
                      _example_slots(chunk_rows, wanted, examples, batch))
         report(progress, task, start + len(chunk_rows), len(rows))
-    metrics = {name: acc.result(n_boot=n_boot, confidence=confidence, seed=seed)
-               for name, acc in accs.items()}
     names = cache.files
+    labels = None if groups is None else [groups.get(n, n) for n in names]
+    metrics = {name: acc.result(n_boot=n_boot, confidence=confidence, seed=seed, groups=labels)
+               for name, acc in accs.items()}
     files = tuple(sorted({names[i] for i in np.unique(np.asarray(cache.file_index)[rows])}))
     overlap = {name: len(set(files) & m.trained_on) for name, m in prepared.items()}
     return EvaluationResult(metrics, files, len(rows), _examples(cache, examples), overlap,
@@ -410,7 +422,8 @@ def _examples(cache: FeatureCache, records: Mapping[int, Mapping[str, Any]]
 
 
 def majority_agreement(cache: FeatureCache, rows: Any, *, n_boot: int = 1000,
-                       confidence: float = 0.95, seed: int = 0) -> tuple[int, Estimate]:
+                       confidence: float = 0.95, seed: int = 0,
+                       groups: Mapping[str, str] | None = None) -> tuple[int, Estimate]:
     """PtoPa-FC of always answering the most frequent true top-1 class of the files.
 
     Each file's true top-1 is the argmax of its chunks' mean teacher
@@ -423,14 +436,18 @@ def majority_agreement(cache: FeatureCache, rows: Any, *, n_boot: int = 1000,
     class_index : int
     estimate : Estimate
         The share of files whose true top-1 is that class, with a bootstrap
-        interval over files.
+        interval over files (over whole groups with ``groups``, as in
+        :func:`evaluate_methods`).
     """
     rows = _check_rows(cache, rows)
     files = np.asarray(cache.file_index)[rows]
     probs = np.asarray(cache.probs[rows], dtype=np.float64)
     sums = np.zeros((len(cache.files), probs.shape[1]))
     np.add.at(sums, files, probs)
-    true_top = sums[np.unique(files)].argmax(-1)
+    seen = np.unique(files)
+    true_top = sums[seen].argmax(-1)
     majority = int(np.bincount(true_top, minlength=probs.shape[1]).argmax())
+    labels = None if groups is None else [groups.get(cache.files[i], cache.files[i])
+                                          for i in seen]
     return majority, bootstrap((true_top == majority) * 1.0, n_boot=n_boot,
-                               confidence=confidence, seed=seed)
+                               confidence=confidence, seed=seed, groups=labels)

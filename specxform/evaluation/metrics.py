@@ -27,7 +27,9 @@ Definitions (SPEC.md, section 6), for chunks grouped into evaluation files:
 Confidence intervals are percentile bootstrap intervals over files: files are
 drawn with replacement and every metric is recomputed from the drawn files'
 sums, so chunk metrics weight each file by its chunks, as the point estimate
-does.
+does. Given each file's group (its source recording), whole groups are drawn
+instead (a cluster bootstrap): files cut from one recording are not
+independent, and drawing them one by one makes the intervals too narrow.
 
 :class:`AgreementAccumulator` takes batches of chunks and keeps only per-file
 sums, so evaluating a large dataset needs memory for ``files x classes``
@@ -54,6 +56,7 @@ __all__ = [
     "kl_reference",
     "percentile_interval",
     "resample",
+    "resample_groups",
 ]
 
 #: Probability floor inside logarithms.
@@ -113,6 +116,8 @@ class Metrics:
     n_files: int
     n_chunks: int
     confidence: float
+    #: Groups the intervals resampled (0: files were resampled one by one).
+    n_groups: int = 0
 
     def __getitem__(self, name: str) -> Estimate:
         return self.estimates[name]
@@ -125,6 +130,7 @@ class Metrics:
             "metrics": {k: e.to_dict() for k, e in self.estimates.items()},
             "per_class": {str(c): {"files": n, "agree": a} for c, (n, a) in self.per_class.items()},
             "n_files": self.n_files, "n_chunks": self.n_chunks, "confidence": self.confidence,
+            "n_groups": self.n_groups,
         }
 
 
@@ -188,20 +194,35 @@ class AgreementAccumulator:
         for name, values in per_chunk.items():
             np.add.at(self.sums[name], files, values)
 
-    def result(self, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0) -> Metrics:
-        """The metrics over the files seen so far, with bootstrap intervals over files."""
+    def result(self, *, n_boot: int = 1000, confidence: float = 0.95, seed: int = 0,
+               groups: Sequence[Any] | None = None) -> Metrics:
+        """The metrics over the files seen so far, with bootstrap intervals.
+
+        ``groups`` (one label per file index, e.g. the source recording) makes
+        the intervals resample whole groups; without it files are resampled.
+        """
         seen = np.flatnonzero(self.chunks)
         if len(seen) == 0:
             raise InputError("no chunk was added; nothing to score.")
         state = _FileState(self, seen)
         point = state.metrics(np.arange(len(seen)))
-        resamples = [state.metrics(d) for d in resample(len(seen), n_boot, seed)]
+        if groups is None:
+            draws, n_groups = list(resample(len(seen), n_boot, seed)), 0
+        else:
+            labels = np.asarray(groups, dtype=object)
+            if labels.shape != (self.n_files,):
+                raise InputError(f"groups must hold one label per file ({self.n_files}), got "
+                                 f"shape {labels.shape}.")
+            draws = resample_groups(labels[seen], n_boot, seed)
+            n_groups = len(set(labels[seen].tolist()))
+        resamples = [state.metrics(d) for d in draws]
         estimates = {name: percentile_interval(value, [r[name] for r in resamples], confidence)
                      for name, value in point.items()}
         true_top = state.true_top
         per_class = {int(c): (int((true_top == c).sum()), int(state.agree[true_top == c].sum()))
                      for c in np.unique(true_top)}
-        return Metrics(estimates, per_class, len(seen), int(self.chunks.sum()), confidence)
+        return Metrics(estimates, per_class, len(seen), int(self.chunks.sum()), confidence,
+                       n_groups)
 
 
 class _FileState:
@@ -235,6 +256,18 @@ def resample(n_items: int, n_boot: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n_items, (n_boot, n_items))
 
 
+def resample_groups(groups: Sequence[Any] | np.ndarray, n_boot: int, seed: int) -> list[np.ndarray]:
+    """Cluster-bootstrap draws over items labelled by ``groups``.
+
+    Each draw picks as many groups as there are, with replacement, and holds
+    the indices of every item of the picked groups (so draws differ in length).
+    """
+    _, inverse = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(inverse.max() + 1)]
+    picks = np.random.default_rng(seed).integers(0, len(members), (n_boot, len(members)))
+    return [np.concatenate([members[g] for g in pick]) for pick in picks]
+
+
 def percentile_interval(value: float, samples: Any, confidence: float) -> Estimate:
     """``value`` with the percentile interval of its bootstrap ``samples`` at ``confidence``.
 
@@ -249,12 +282,21 @@ def percentile_interval(value: float, samples: Any, confidence: float) -> Estima
 
 
 def bootstrap(per_file: Any, *, n_boot: int = 1000, confidence: float = 0.95,
-              seed: int = 0) -> Estimate:
-    """Mean of per-file values with a percentile bootstrap interval over files."""
+              seed: int = 0, groups: Sequence[Any] | None = None) -> Estimate:
+    """Mean of per-file values with a percentile bootstrap interval over files.
+
+    With ``groups`` (a label per value) the interval resamples whole groups.
+    """
     values = np.asarray(per_file, dtype=np.float64).reshape(-1)
     if len(values) == 0:
         raise InputError("no value to bootstrap.")
-    means = values[resample(len(values), n_boot, seed)].mean(axis=1)
+    if groups is None:
+        means = values[resample(len(values), n_boot, seed)].mean(axis=1)
+    else:
+        if len(groups) != len(values):
+            raise InputError(f"groups must hold one label per value ({len(values)}), got "
+                             f"{len(groups)}.")
+        means = np.array([values[d].mean() for d in resample_groups(groups, n_boot, seed)])
     return percentile_interval(values.mean(), means, confidence)
 
 

@@ -62,8 +62,12 @@ def test_one_table_for_every_method_on_the_same_test_files(setup, tmp_path: Path
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
     assert list(report["methods"]) == ["pinv", "cnn", "nnls"]
-    test = {c.name for c in folder(setup["data"]).split(seed=0).test}
+    split = folder(setup["data"]).split(seed=0)
+    test = {c.name for c in split.test}
     assert set(report["files"]) <= test and report["n_clips"] == len(test)
+    # the intervals resample the recordings the files come from, not the files
+    groups = {c.name: c.group for c in split.test}
+    assert report["n_groups"] == len({groups[f] for f in report["files"]}) < report["n_files"]
     for method in report["methods"].values():
         assert (method["n_files"], method["n_chunks"]) == (report["n_files"], report["n_chunks"])
         assert method["overlap"] == 0
@@ -84,6 +88,7 @@ def test_one_table_for_every_method_on_the_same_test_files(setup, tmp_path: Path
     assert float(pinv_fc["value"]) == report["methods"]["pinv"]["metrics"]["ptopa_fc"]["value"]
     text = (out / "results.md").read_text()
     assert all(f"| {m} |" in text for m in report["methods"]) and "Per-class" in text
+    assert f"intervals over {report['n_groups']} groups (source recordings)" in text
 
 
 def test_terminal_table_and_the_overlap_warning(setup, capsys: pytest.CaptureFixture[str]):

@@ -324,8 +324,10 @@ def test_table2_end_to_end_on_a_tiny_configuration(tiny_registry: Registry, tmp_
     train_clips = report["split_sizes"]["train"]
     assert {c["train_clips"] for c in report["checkpoints"].values()} == {train_clips}
     assert [g["passed"] is not None for g in report["goals"]] == [True] * 3
+    assert 1 <= report["n_groups"] <= report["n_files"]  # intervals over recordings
     text = (tmp_path / "out" / "table2.md").read_text()
     assert "| majority class |" in text and "| reference PINV |" in text
+    assert f"intervals over {report['n_groups']} groups (source recordings)" in text
     assert "| train clips |" in text
     assert sorted(p.name for p in (tmp_path / "out" / "table2").iterdir()) == [
         "example-1.png", "example-2.png", "per-class.png"]

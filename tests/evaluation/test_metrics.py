@@ -11,6 +11,7 @@ from specxform.evaluation.metrics import (
     bootstrap,
     kl_normalised,
     kl_reference,
+    resample_groups,
 )
 
 
@@ -94,3 +95,47 @@ def test_mismatched_shapes_and_empty_accumulators_are_refused():
 def test_bootstrap_of_constant_values_has_zero_width():
     est = bootstrap([0.5] * 10)
     assert (est.value, est.low, est.high) == (0.5, 0.5, 0.5)
+
+
+def test_group_draws_hold_whole_groups_and_repeat_for_a_seed():
+    groups = ["a"] * 3 + ["b"] * 2 + ["c"]
+    draws = resample_groups(groups, 50, seed=1)
+    members = {"a": {0, 1, 2}, "b": {3, 4}, "c": {5}}
+    for draw in draws:
+        counts = np.bincount(draw, minlength=6)
+        # every picked group comes whole: its members are drawn equally often
+        assert all(len({counts[i] for i in m}) == 1 for m in members.values())
+        assert sum(counts[min(m)] for m in members.values()) == 3  # three groups picked
+    assert all((x == y).all() for x, y in zip(draws, resample_groups(groups, 50, seed=1),
+                                              strict=True))
+
+
+def _two_recordings() -> AgreementAccumulator:
+    """20 files of two recordings: every file of the first agrees, none of the second."""
+    acc = AgreementAccumulator(20, 2)
+    true = np.tile([[0.9, 0.1]], (20, 1))
+    probs = np.concatenate([np.tile([[0.9, 0.1]], (10, 1)), np.tile([[0.1, 0.9]], (10, 1))])
+    acc.update(np.arange(20), true, probs)
+    return acc
+
+
+def test_intervals_over_recordings_are_wider_than_over_files_when_files_are_alike():
+    acc = _two_recordings()
+    by_file = acc.result(n_boot=400)["ptopa_fc"]
+    by_group = acc.result(n_boot=400, groups=["r1"] * 10 + ["r2"] * 10)
+    estimate = by_group["ptopa_fc"]
+    assert by_file.value == estimate.value == 0.5
+    assert by_file.low > 0.2 and by_file.high < 0.8  # 20 "independent" files
+    assert (estimate.low, estimate.high) == (0.0, 1.0)  # really two observations
+    assert by_group.n_groups == 2 and acc.result(n_boot=10).n_groups == 0
+    assert by_group.to_dict()["n_groups"] == 2
+    with pytest.raises(InputError, match="one label per file"):
+        acc.result(groups=["r1"] * 3)
+
+
+def test_bootstrap_of_a_mean_can_resample_groups():
+    values = [1.0] * 5 + [0.0] * 5
+    est = bootstrap(values, n_boot=400, groups=["x"] * 5 + ["y"] * 5)
+    assert (est.value, est.low, est.high) == (0.5, 0.0, 1.0)
+    with pytest.raises(InputError, match="one label per value"):
+        bootstrap(values, groups=["x"])
