@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="logits", help="loss: logits, mels or hybrid")
     parser.add_argument("--kl-weight", type=float, default=0.0,
                         help="weight of the KL term added to the loss (0: off)")
+    parser.add_argument("--balance", type=float, default=0.0,
+                        help="class balancing of the chunks drawn (TrainConfig.balance)")
     parser.add_argument("--retrain-teacher", action="store_true")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -130,14 +132,15 @@ def main(argv: list[str] | None = None) -> int:
             out_dir=args.out, cache_dir=args.cache_dir,
             loss=LossConfig(method=args.method, kl_weight=args.kl_weight),
             config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                               seed=args.seed, device=args.device),
+                               seed=args.seed, device=args.device, balance=args.balance),
             resume=args.resume, retrain_teacher=args.retrain_teacher, tensorboard=False,
             progress=progress,
         )
     result, cache_seconds = run.result, run.cache_seconds
     best = next(r for r in result.history if r["epoch"] == result.best_epoch)
     summary = {"pair": args.pair, "student": None if args.retrain_teacher else args.student,
-               "method": args.method, "kl_weight": args.kl_weight, "augmented_clips": len(extra),
+               "method": args.method, "kl_weight": args.kl_weight, "balance": args.balance,
+               "augmented_clips": len(extra),
                "train_fraction": args.train_fraction,
                "train_clips": len(split.train), "valid_clips": len(split.valid),
                "test_clips": len(split.test), "cache_seconds": round(cache_seconds, 1),

@@ -47,6 +47,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--kl-weight", type=float, default=0.0, metavar="W",
                         help="add W x KL(true || transcoded) of the teacher's normalised class "
                              "vectors to the loss (default: 0, off)")
+    parser.add_argument("--balance", type=float, default=0.0, metavar="B",
+                        help="draw each epoch's chunks with probability n**-B, n the chunks "
+                             "sharing its top-1 class on the true Mel (0: plain shuffling, the "
+                             "default; 1: every class equally often)")
     parser.add_argument("--epochs", type=int, default=200, metavar="N", help="default: 200")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="default: 64")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
@@ -112,13 +116,16 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--kl-weight {args.kl_weight}: the weight of a loss term must be >= 0 "
                          "(0 turns the KL term off).")
     loss = LossConfig(method=args.method, kl_weight=args.kl_weight)
+    if not 0 <= args.balance <= 1:
+        raise InputError(f"--balance {args.balance}: give a value in [0, 1] (0: plain "
+                         "shuffling, 1: every top-1 class drawn equally often).")
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         seed=args.seed, patience=args.patience, device=args.device,
+                         precision=args.precision, balance=args.balance)
     teacher_name, teacher = common.pair_teacher(registry, args, verb="train")
     out = Path(args.out) if args.out else run_folder(args.source, args.target, teacher_name)
     terminal = common.stderr().is_terminal
     epoch_lines = None if terminal else EpochLines(out / "log.csv", args.epochs)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         seed=args.seed, patience=args.patience, device=args.device,
-                         precision=args.precision)
     with progress_bars(terminal and distributed.is_main()) as bars:
         run_ = train_pair(
             args.source, args.target, data=args.data, dataset=args.dataset,

@@ -88,6 +88,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "default_student",
+    "epoch_order",
     "evaluate",
     "select_device",
     "train",
@@ -109,6 +110,12 @@ def _precision(instance: object, attribute: attrs.Attribute, value: str) -> None
 def _patience(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
     if value is not None:
         _positive_int(instance, attribute, value)
+
+
+def _balance(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if not 0 <= value <= 1:
+        raise SpecError(f"balance must lie in [0, 1] (0: plain shuffling, 1: every top-1 class "
+                        f"drawn equally often), got {value!r}.")
 
 
 @attrs.frozen
@@ -134,6 +141,13 @@ class TrainConfig:
     precision : {"auto", "fp32", "bf16", "fp16"}
         Mixed precision of the student and teacher (see the module doc);
         ``"fp16"`` needs CUDA.
+    balance : float
+        0 (default): each epoch is a permutation of the training chunks. Above
+        0, each epoch draws as many chunks with replacement, a chunk with
+        probability proportional to ``n ** -balance``, ``n`` the number of
+        training chunks sharing its top-1 class on the true Mel (the teacher's
+        label, so no dataset label is needed); 1 gives every class the same
+        share. For archives dominated by a few sounds (traffic, speech).
     """
 
     epochs: int = attrs.field(default=200, validator=_positive_int)
@@ -145,6 +159,7 @@ class TrainConfig:
     pinv_method: str = "pinv"
     interpolation: str = "log"
     precision: str = attrs.field(default="auto", validator=_precision)
+    balance: float = attrs.field(default=0.0, converter=float, validator=_balance)
 
     def __attrs_post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -512,13 +527,24 @@ def _autocast(device: torch.device, dtype: torch.dtype | None) -> Any:
     return torch.autocast(device.type, dtype=dtype)
 
 
+def epoch_order(cache: FeatureCache, rows: np.ndarray, config: TrainConfig,
+                epoch: int) -> np.ndarray:
+    """The training chunks of ``epoch``, in order (see :attr:`TrainConfig.balance`)."""
+    rng = np.random.default_rng([config.seed, epoch])
+    if not config.balance:
+        return rng.permutation(rows)
+    top = np.asarray(cache.probs[rows]).argmax(axis=1)
+    weights = np.bincount(top)[top].astype(np.float64) ** -config.balance
+    return rng.choice(rows, size=len(rows), replace=True, p=weights / weights.sum())
+
+
 def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: np.ndarray,
            loss: LossConfig, config: TrainConfig, device: torch.device,
            dtype: torch.dtype | None, progress: ProgressCallback | None,
            on_batch: Callable[[int, int], None] | None) -> None:
     """One pass over the shuffled training chunks, then validation; updates ``run``."""
     epoch = run.epoch + 1
-    order = np.random.default_rng([config.seed, epoch]).permutation(train_rows)
+    order = epoch_order(cache, train_rows, config, epoch)
     n_steps = math.ceil(len(order) / config.batch_size)
     report(progress, "training", 0, n_steps, epoch=f"{epoch}/{config.epochs}")
     run.trainable.train()

@@ -137,6 +137,7 @@ class _CountingPlugin:
     (["--dataset", "foldr"], ("unknown dataset 'foldr'",)),
     (["--kl-weight", "-1"], ("--kl-weight -1.0", ">= 0")),
     (["--kl-weight", "nan"], ("--kl-weight nan", ">= 0")),
+    (["--balance", "2"], ("--balance 2.0", "[0, 1]")),
 ])
 def test_train_checks_names_before_any_work(capsys, tmp_path: Path, data: Path,
                                             monkeypatch: pytest.MonkeyPatch, extra: list[str],

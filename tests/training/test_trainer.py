@@ -190,6 +190,8 @@ def test_bad_settings_and_files_are_named(tmp_path: Path):
         trainer.TrainConfig(batch_size=0)
     with pytest.raises(SpecError, match=r"-0\.1"):
         trainer.TrainConfig(lr=-0.1)
+    with pytest.raises(SpecError, match=r"balance must lie in \[0, 1\].*1\.5"):
+        trainer.TrainConfig(balance=1.5)
     (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"x\.pt"):
         checkpoint.read_checkpoint(tmp_path / "x.pt")
@@ -308,3 +310,38 @@ def test_transcode_command_uses_a_trained_checkpoint(run: trainer.TrainResult, t
                  str(src), "-o", str(tmp_path / "other.npy")]) != 0
     err = capsys.readouterr().err
     assert "'cense' -> 'pann'" in err and not (tmp_path / "other.npy").exists()
+
+
+class _Probs:
+    """The part of a FeatureCache that epoch_order reads: the teacher's true outputs."""
+
+    def __init__(self, top: list[int], n_classes: int = 3) -> None:
+        self.probs = np.eye(n_classes)[top] * 0.8 + 0.1
+
+
+def test_balance_zero_is_a_permutation_and_one_draws_classes_equally():
+    cache = _Probs([0] * 90 + [1] * 9 + [2])  # 90 / 9 / 1 chunks per top-1 class
+    rows = np.arange(100)
+    plain = trainer.epoch_order(cache, rows, trainer.TrainConfig(seed=4), epoch=1)
+    assert sorted(plain) == list(rows) and (plain != rows).any()
+    drawn = np.concatenate([trainer.epoch_order(cache, rows, trainer.TrainConfig(
+        seed=4, balance=1.0), epoch=e) for e in range(1, 31)])
+    shares = np.bincount(cache.probs[drawn].argmax(1), minlength=3) / len(drawn)
+    assert np.allclose(shares, 1 / 3, atol=0.03)  # 3,000 draws: one class each third
+    half = np.concatenate([trainer.epoch_order(cache, rows, trainer.TrainConfig(
+        seed=4, balance=0.5), epoch=e) for e in range(1, 31)])
+    expected = np.array([90, 9, 1]) ** 0.5 / np.sum(np.array([90, 9, 1]) ** 0.5)
+    assert np.allclose(np.bincount(cache.probs[half].argmax(1), minlength=3) / len(half),
+                       expected, atol=0.03)
+    again = trainer.epoch_order(cache, rows, trainer.TrainConfig(seed=4, balance=1.0), epoch=1)
+    assert (again == drawn[:100]).all()  # the same seed and epoch: the same draw
+
+
+def test_runs_from_before_balancing_resume(run: trainer.TrainResult, tiny_cache, split):
+    path = run.out_dir / "last.pt"
+    saved = checkpoint.read_checkpoint(path)["description"]
+    old = {**saved, "train": {k: v for k, v in saved["train"].items() if k != "balance"}}
+    checkpoint.check_compatible(path, old, saved)  # a missing balance means 0
+    with pytest.raises(CheckpointError, match="balance"):
+        checkpoint.check_compatible(path, old, {**saved, "train": {**saved["train"],
+                                                                   "balance": 0.5}})
