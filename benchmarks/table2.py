@@ -360,6 +360,39 @@ def _majority_caveat(report: Mapping[str, Any]) -> list[str]:
             "KL (and BCE, in table2.json) compare the rows better.", ""]
 
 
+#: Recordings listed one by one in the by-recording table; the rest share a row.
+LARGEST_RECORDINGS = 6
+
+
+def by_recording(report: Mapping[str, Any], n: int = LARGEST_RECORDINGS
+                 ) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows): agreeing files per method on the recordings holding the most files.
+
+    Slices of one recording tend to succeed or fail together, so a few large
+    recordings can decide a row; this table shows which.
+    """
+    files, groups = report["files"], report["groups"]
+    names, tops = report["class_names"], report["true_top1"]
+    members: dict[str, list[int]] = {}
+    for i, f in enumerate(files):
+        members.setdefault(groups.get(f, f), []).append(i)
+    largest = sorted(members, key=lambda g: (-len(members[g]), g))[:n]
+    rest = [i for g in members if g not in largest for i in members[g]]
+    shown = [m for m in ("pinv", *MODELS) if m in report["methods"]]
+    agreeing = {m: set(report["methods"][m]["agreeing_files"]) for m in shown}
+
+    def row(label: str, idx: list[int]) -> list[str]:
+        commonest = max(set(tops[i] for i in idx), key=[tops[i] for i in idx].count)
+        return [label, str(len(idx)), names[commonest],
+                *(str(sum(files[i] in agreeing[m] for i in idx)) for m in shown)]
+
+    rows = [row(f"`{g}`", members[g]) for g in largest]
+    if rest:
+        rows.append(row(f"the other {len(members) - len(largest)} recordings", rest))
+    return ["recording", "files", "commonest true top-1",
+            *(LABELS.get(m, m) for m in shown)], rows
+
+
 def markdown(report: Mapping[str, Any]) -> str:
     """``table2.md``: settings, the table, goals, per-class agreement, checkpoints, machine."""
     rows = [[LABELS["majority"], cell(report["majority"]["ptopa_fc"], "%"), "-", "-", "-"]]
@@ -389,6 +422,11 @@ def markdown(report: Mapping[str, Any]) -> str:
                        [_goal_row(g) for g in report["goals"]]), "",
         "## Per-class agreement (agreeing files by true top-1 class)", "",
         markdown_table(class_headers, class_rows), "",
+        "## By recording (agreeing files on the recordings with the most files)", "",
+        f"The {report['n_files']} scored files come from {report['n_groups']} recordings. "
+        "Slices of one recording tend to agree or fail together, which is why the intervals "
+        "resample recordings.", "",
+        markdown_table(*by_recording(report)), "",
         "## Checkpoints", "",
         markdown_table(["row", "student", "checkpoint", "loss", "train clips", "best epoch",
                         "epochs run / planned", "training time", "overlap"],
@@ -526,6 +564,7 @@ def run(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
                      "ptopa_fc": estimate.to_dict()},
         "checkpoints": {n: _same_split(checkpoint_info(p), split) for n, p in found.items()},
         "seconds": time.perf_counter() - started, "load_average_end": os.getloadavg()[0],
+        "groups": {f: groups.get(f, f) for f in report["files"]},
     }
     report["machine"] = machine(device) | {"load_average_1min": load_start}
     report["goals"] = pair_goals(report) if args.pair else goals(report)

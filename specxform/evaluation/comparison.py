@@ -239,6 +239,8 @@ class EvaluationResult:
         By method: evaluated files its checkpoint was trained or validated on.
     kinds : dict of str to str
         By method: :attr:`Method.kind`.
+    file_index : dict of str to int
+        Each evaluated file's index in the cache.
     """
 
     metrics: dict[str, Metrics]
@@ -247,19 +249,38 @@ class EvaluationResult:
     examples: tuple[Example, ...]
     overlap: dict[str, int]
     kinds: dict[str, str]
+    #: Each evaluated file's index in the cache (the keys of :attr:`Metrics.agree`).
+    file_index: dict[str, int] = attrs.field(factory=dict)
 
     @property
     def n_groups(self) -> int:
         """Groups the intervals resampled (0: files were resampled one by one)."""
         return next(iter(self.metrics.values())).n_groups if self.metrics else 0
 
+    def agreeing(self, method: str) -> list[str]:
+        """The evaluated files whose top-1 classes agree under ``method``, sorted."""
+        return sorted(self.files[i] for i, a in enumerate(self._agree(method)) if a)
+
+    def true_top1(self) -> list[int]:
+        """Each evaluated file's top-1 class on the true Mels, in :attr:`files` order."""
+        if not self.metrics:
+            return []
+        top = next(iter(self.metrics.values())).true_top
+        return [top[self.file_index[f]] for f in self.files]
+
+    def _agree(self, method: str) -> list[bool]:
+        by_index = self.metrics[method].agree
+        return [by_index[self.file_index[f]] for f in self.files]
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: per method its kind, overlap and :meth:`Metrics.to_dict`."""
+        """JSON-ready: per method its kind, overlap, :meth:`Metrics.to_dict` and the
+        agreeing files."""
         return {
             "n_files": len(self.files), "n_chunks": self.n_chunks, "files": list(self.files),
-            "n_groups": self.n_groups,
+            "n_groups": self.n_groups, "true_top1": self.true_top1(),
             "methods": {name: {"kind": self.kinds[name], "overlap": self.overlap[name],
-                               **m.to_dict()} for name, m in self.metrics.items()},
+                               **m.to_dict(), "agreeing_files": self.agreeing(name)}
+                        for name, m in self.metrics.items()},
             "examples": [{"file": e.file, "chunk": e.chunk} for e in self.examples],
         }
 
@@ -371,9 +392,11 @@ def evaluate_methods(cache: FeatureCache, rows: Any, teacher: nn.Module,
     metrics = {name: acc.result(n_boot=n_boot, confidence=confidence, seed=seed, groups=labels)
                for name, acc in accs.items()}
     files = tuple(sorted({names[i] for i in np.unique(np.asarray(cache.file_index)[rows])}))
-    overlap = {name: len(set(files) & m.trained_on) for name, m in prepared.items()}
+    evaluated = set(files)
+    overlap = {name: len(evaluated & m.trained_on) for name, m in prepared.items()}
     return EvaluationResult(metrics, files, len(rows), _examples(cache, examples), overlap,
-                            {name: m.kind for name, m in prepared.items()})
+                            {name: m.kind for name, m in prepared.items()},
+                            {f: i for i, f in enumerate(names) if f in evaluated})
 
 
 def _example_slots(chunk_rows: np.ndarray, wanted: set[int], examples: dict[int, dict[str, Any]],

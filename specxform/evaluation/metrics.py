@@ -108,7 +108,9 @@ class Metrics:
     """Every metric of one method, with intervals, plus per-class agreement.
 
     ``per_class`` maps a class index (the true top-1 of at least one file) to
-    ``(files, agreeing files)``.
+    ``(files, agreeing files)``; ``agree`` maps each scored file index to
+    whether its top-1 classes agree, ``true_top`` to its top-1 class on the
+    true Mels.
     """
 
     estimates: dict[str, Estimate]
@@ -118,6 +120,8 @@ class Metrics:
     confidence: float
     #: Groups the intervals resampled (0: files were resampled one by one).
     n_groups: int = 0
+    agree: dict[int, bool] = attrs.field(factory=dict)
+    true_top: dict[int, int] = attrs.field(factory=dict)
 
     def __getitem__(self, name: str) -> Estimate:
         return self.estimates[name]
@@ -221,8 +225,10 @@ class AgreementAccumulator:
         true_top = state.true_top
         per_class = {int(c): (int((true_top == c).sum()), int(state.agree[true_top == c].sum()))
                      for c in np.unique(true_top)}
+        agree = {int(f): bool(a) for f, a in zip(seen, state.agree, strict=True)}
+        top = {int(f): int(c) for f, c in zip(seen, true_top, strict=True)}
         return Metrics(estimates, per_class, len(seen), int(self.chunks.sum()), confidence,
-                       n_groups)
+                       n_groups, agree, top)
 
 
 class _FileState:

@@ -300,6 +300,20 @@ def test_reference_pinv_is_the_speed_benchmarks_chain(registry: Registry):
         torch.testing.assert_close(ours, torch.stack([chain(x).T for x in levels]))
 
 
+def test_table2_by_recording_counts_agreeing_files_of_the_largest_recordings():
+    table2 = _table2()
+    files = [f"r{g}-{i}.wav" for g, n in ((1, 4), (2, 3), (3, 1), (4, 1)) for i in range(n)]
+    report = {"files": files, "groups": {f: f.split("-")[0] for f in files},
+              "class_names": ["Siren", "Dog"], "true_top1": [0, 0, 0, 1, 1, 1, 1, 0, 1],
+              "methods": {"pinv": {"agreeing_files": ["r1-0.wav", "r4-0.wav"]},
+                          "coarse-texture": {"agreeing_files": files[4:]}}}
+    headers, rows = table2.by_recording(report, n=2)
+    assert headers == ["recording", "files", "commonest true top-1", "PINV",
+                       "coarse_texture (logits)"]
+    assert rows == [["`r1`", "4", "Siren", "1", "0"], ["`r2`", "3", "Dog", "0", "3"],
+                    ["the other 2 recordings", "2", "Siren", "1", "2"]]
+
+
 @pytest.mark.slow
 def test_table2_end_to_end_on_a_tiny_configuration(tiny_registry: Registry, tmp_path: Path,
                                                    shared_data: Path):
@@ -328,6 +342,7 @@ def test_table2_end_to_end_on_a_tiny_configuration(tiny_registry: Registry, tmp_
     text = (tmp_path / "out" / "table2.md").read_text()
     assert "| majority class |" in text and "| reference PINV |" in text
     assert f"intervals over {report['n_groups']} groups (source recordings)" in text
+    assert "## By recording" in text and set(report["groups"]) == set(report["files"])
     assert "| train clips |" in text
     assert sorted(p.name for p in (tmp_path / "out" / "table2").iterdir()) == [
         "example-1.png", "example-2.png", "per-class.png"]

@@ -129,6 +129,8 @@ def test_intervals_over_recordings_are_wider_than_over_files_when_files_are_alik
     assert (estimate.low, estimate.high) == (0.0, 1.0)  # really two observations
     assert by_group.n_groups == 2 and acc.result(n_boot=10).n_groups == 0
     assert by_group.to_dict()["n_groups"] == 2
+    assert by_group.agree == {i: i < 10 for i in range(20)}  # per file, by file index
+    assert by_group.true_top == dict.fromkeys(range(20), 0)
     with pytest.raises(InputError, match="one label per file"):
         acc.result(groups=["r1"] * 3)
 
