@@ -268,6 +268,11 @@ class EvaluationResult:
         top = next(iter(self.metrics.values())).true_top
         return [top[self.file_index[f]] for f in self.files]
 
+    def top1(self, method: str) -> list[int]:
+        """Each evaluated file's top-1 class on ``method``'s Mels, in :attr:`files` order."""
+        top = self.metrics[method].top
+        return [top[self.file_index[f]] for f in self.files]
+
     def _agree(self, method: str) -> list[bool]:
         by_index = self.metrics[method].agree
         return [by_index[self.file_index[f]] for f in self.files]

@@ -109,8 +109,8 @@ class Metrics:
 
     ``per_class`` maps a class index (the true top-1 of at least one file) to
     ``(files, agreeing files)``; ``agree`` maps each scored file index to
-    whether its top-1 classes agree, ``true_top`` to its top-1 class on the
-    true Mels.
+    whether its top-1 classes agree, ``true_top`` and ``top`` to its top-1
+    class on the true and on the transcoded Mels.
     """
 
     estimates: dict[str, Estimate]
@@ -122,6 +122,7 @@ class Metrics:
     n_groups: int = 0
     agree: dict[int, bool] = attrs.field(factory=dict)
     true_top: dict[int, int] = attrs.field(factory=dict)
+    top: dict[int, int] = attrs.field(factory=dict)
 
     def __getitem__(self, name: str) -> Estimate:
         return self.estimates[name]
@@ -226,9 +227,10 @@ class AgreementAccumulator:
         per_class = {int(c): (int((true_top == c).sum()), int(state.agree[true_top == c].sum()))
                      for c in np.unique(true_top)}
         agree = {int(f): bool(a) for f, a in zip(seen, state.agree, strict=True)}
-        top = {int(f): int(c) for f, c in zip(seen, true_top, strict=True)}
+        true = {int(f): int(c) for f, c in zip(seen, true_top, strict=True)}
+        top = {int(f): int(c) for f, c in zip(seen, state.top, strict=True)}
         return Metrics(estimates, per_class, len(seen), int(self.chunks.sum()), confidence,
-                       n_groups, agree, top)
+                       n_groups, agree, true, top)
 
 
 class _FileState:
@@ -243,6 +245,7 @@ class _FileState:
         # rank of the true top-1 class among the transcoded classes (0 = top-1)
         self.rank = np.argmax(order == self.true_top[:, None], axis=-1)
         self.agree = self.rank == 0
+        self.top = order[:, 0]
         self.top_k = acc.top_k
 
     def metrics(self, draw: np.ndarray) -> dict[str, float]:

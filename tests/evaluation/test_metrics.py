@@ -131,6 +131,7 @@ def test_intervals_over_recordings_are_wider_than_over_files_when_files_are_alik
     assert by_group.to_dict()["n_groups"] == 2
     assert by_group.agree == {i: i < 10 for i in range(20)}  # per file, by file index
     assert by_group.true_top == dict.fromkeys(range(20), 0)
+    assert by_group.top == {i: 0 if i < 10 else 1 for i in range(20)}
     with pytest.raises(InputError, match="one label per file"):
         acc.result(groups=["r1"] * 3)
 
