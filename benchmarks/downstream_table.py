@@ -144,29 +144,36 @@ def _held_out_names(report: dict[str, Any], ckpt: dict[str, Any], prefix: str,
                   if n.rsplit("/", 1)[-1] in held)
 
 
-def _labels(args: argparse.Namespace, dataset: str) -> dict[str, str]:
+def _listing(args: argparse.Namespace, dataset: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(label, group) of every clip of ``dataset``, by clip name."""
     from specxform import plugins
 
     folder, adapter, _, _ = DATASETS[dataset]
     with warnings.catch_warnings():  # UrbanSound8K fold 1's fallback split: not used here
         warnings.simplefilter("ignore")
         listed = plugins.get_registry().dataset(adapter).factory(args.data / folder)
-    return {c.name: str(c.label) for c in listed.clips}
+    return ({c.name: str(c.label) for c in listed.clips},
+            {c.name: c.group for c in listed.clips})
 
 
 def _clip_scores(report: dict[str, Any], names: list[str], labels: dict[str, str],
-                 n_boot: int, seed: int) -> dict[str, Any]:
-    """Accuracy of each method on ``names`` and the paired drops, with intervals over clips."""
+                 n_boot: int, seed: int, groups: dict[str, str] | None = None
+                 ) -> dict[str, Any]:
+    """Accuracy of each method on ``names`` and the paired drops, with intervals over clips
+    (over their recordings, whole, given ``groups``)."""
     correct = {m: np.array([_method(report, m)["predictions"][n] == labels[n] for n in names],
                            dtype=np.float64) for m in METHODS}
     out: dict[str, Any] = {"n_clips": len(names)}
     if not names:
         return out
+    by = None if groups is None else [groups.get(n, n) for n in names]
+    if by is not None:
+        out["n_groups"] = len(set(by))
     for m in METHODS:
-        out[m] = bootstrap(correct[m], n_boot=n_boot, seed=seed).to_dict()
+        out[m] = bootstrap(correct[m], n_boot=n_boot, seed=seed, groups=by).to_dict()
     for m in ("pinv", "transcoded"):
         out[f"drop_{m}"] = bootstrap(100 * (correct["true"] - correct[m]), n_boot=n_boot,
-                                     seed=seed).to_dict()
+                                     seed=seed, groups=by).to_dict()
     return out
 
 
@@ -174,7 +181,7 @@ def summarise(args: argparse.Namespace, dataset: str, teacher: str, report: dict
               ckpt: dict[str, Any], seconds: float) -> dict[str, Any]:
     prefix = DATASETS[dataset][3]
     values = {m: np.array([f["value"] for f in _method(report, m)["folds"]]) for m in METHODS}
-    labels = _labels(args, dataset)
+    labels, groups = _listing(args, dataset)
     every = sorted(_method(report, "true")["predictions"])
     row: dict[str, Any] = {
         "dataset": dataset, "teacher": teacher, "target": report["target"],
@@ -191,9 +198,9 @@ def summarise(args: argparse.Namespace, dataset: str, teacher: str, report: dict
     for m in ("pinv", "transcoded"):
         row[f"drop_{m}"] = bootstrap(100 * (values["true"] - values[m]), n_boot=args.bootstrap,
                                      seed=args.seed).to_dict()
-    row["over_clips"] = _clip_scores(report, every, labels, args.bootstrap, args.seed)
+    row["over_clips"] = _clip_scores(report, every, labels, args.bootstrap, args.seed, groups)
     row["held_out_test"] = _clip_scores(report, _held_out_names(report, ckpt, prefix, "test"),
-                                        labels, args.bootstrap, args.seed)
+                                        labels, args.bootstrap, args.seed, groups)
     row["goal_met"] = row["drop_transcoded"]["value"] <= GOAL_DROP
     return row
 
@@ -243,8 +250,8 @@ def markdown(report: dict[str, Any]) -> str:
         "0), so most clips above were seen in training. The probes' predictions restricted to "
         "the clips of the checkpoint's held-out test part (never used for training or model "
         "selection) give the figures below: accuracy in % with a 95 % bootstrap interval over "
-        "clips, drop in points paired per clip; few clips, so wide intervals, and too narrow "
-        "still, since the clips of one recording are resampled independently. The held-out "
+        "the clips' recordings (whole recordings are resampled), drop in points paired per "
+        "clip; few recordings, so wide intervals. The held-out "
         "clips come from few recordings and need not be as easy as the rest: compare the "
         "transcoded column with PINV on the same clips (PINV trains on nothing), not with the "
         "table above.", "",

@@ -113,7 +113,9 @@ def card(name: str, data: dict[str, Any], report: dict[str, Any], row: str, dige
         "Mels as the reference; PtoPa-FC = share of files whose top-1 class (chunk "
         "probabilities averaged over the file) equals the true Mel's; KL in nats between "
         "the class distributions; Mel MSE in the target's unit squared; 95 % bootstrap "
-        "intervals over files.", "",
+        + (f"intervals over the {report['n_groups']} recordings the files come from (whole "
+           "recordings resampled)." if report.get("n_groups") else "intervals over files."),
+        "",
         markdown_table(["method", "PtoPa-FC", "KL", "Mel MSE"], table_rows(report, row)), "",
     ]
     if downstream:

@@ -54,11 +54,17 @@ def test_clip_scores_are_accuracies_and_paired_drops_in_points(table: ModuleType
     assert scores["drop_transcoded"]["value"] == pytest.approx(25.0)  # 1 clip of 4, in points
     assert scores["drop_pinv"]["low"] <= 50.0 <= scores["drop_pinv"]["high"]
     assert table._clip_scores(REPORT, [], LABELS, n_boot=10, seed=0) == {"n_clips": 0}
+    # the clips of one recording are resampled together: two recordings, two observations
+    groups = {n: "a" if n.split("/")[-1][0] in "12" else "b" for n in LABELS}
+    grouped = table._clip_scores(REPORT, sorted(LABELS), LABELS, n_boot=200, seed=0,
+                                 groups=groups)
+    assert grouped["n_groups"] == 2 and grouped["pinv"]["value"] == 0.5
+    assert (grouped["pinv"]["low"], grouped["pinv"]["high"]) == (0.0, 1.0)
 
 
 def test_markdown_has_one_row_per_run_with_the_drop_and_the_epoch(table: ModuleType,
                                                                   monkeypatch):
-    monkeypatch.setattr(table, "_labels", lambda args, dataset: LABELS)
+    monkeypatch.setattr(table, "_listing", lambda args, dataset: (LABELS, {}))
     args = table.parse_args(["--bootstrap", "100"])
     row = table.summarise(args, "urbansound8k", "yamnet", REPORT, CKPT, 12.0)
     assert row["drop_transcoded"]["value"] == pytest.approx(25.0)  # folds: 0 and 50 points
