@@ -242,7 +242,7 @@ def make_report(result: Any, class_names: Sequence[str], **info: Any) -> dict[st
 def resampled(report: Mapping[str, Any]) -> str:
     """What the report's bootstrap intervals resampled, in words."""
     n = report.get("n_groups") or 0
-    return f"over {n} groups (source recordings) of files" if n else "over files"
+    return f"over the files' {n} source recordings (groups)" if n else "over files"
 
 
 def cell(estimate: Mapping[str, float], fmt: str, *, sep: str = " ") -> str:

@@ -88,7 +88,7 @@ def test_one_table_for_every_method_on_the_same_test_files(setup, tmp_path: Path
     assert float(pinv_fc["value"]) == report["methods"]["pinv"]["metrics"]["ptopa_fc"]["value"]
     text = (out / "results.md").read_text()
     assert all(f"| {m} |" in text for m in report["methods"]) and "Per-class" in text
-    assert f"intervals over {report['n_groups']} groups (source recordings)" in text
+    assert f"intervals over the files' {report['n_groups']} source recordings (groups)" in text
 
 
 def test_terminal_table_and_the_overlap_warning(setup, capsys: pytest.CaptureFixture[str]):

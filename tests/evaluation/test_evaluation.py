@@ -341,7 +341,7 @@ def test_table2_end_to_end_on_a_tiny_configuration(tiny_registry: Registry, tmp_
     assert 1 <= report["n_groups"] <= report["n_files"]  # intervals over recordings
     text = (tmp_path / "out" / "table2.md").read_text()
     assert "| majority class |" in text and "| reference PINV |" in text
-    assert f"intervals over {report['n_groups']} groups (source recordings)" in text
+    assert f"intervals over the files' {report['n_groups']} source recordings (groups)" in text
     assert "## By recording" in text and set(report["groups"]) == set(report["files"])
     assert "| train clips |" in text
     assert sorted(p.name for p in (tmp_path / "out" / "table2").iterdir()) == [
