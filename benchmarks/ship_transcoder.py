@@ -34,6 +34,17 @@ LICENCE = ("The training audio is UrbanSound8K fold 1 and ESC-10 (both CC BY-NC 
            "(ESC, ACM MM 2015).")
 
 
+def _extra_terms(desc: dict[str, Any]) -> str:
+    """The loss terms and sampling beyond the plain BCE, in words (empty when none)."""
+    parts = []
+    if desc["loss"].get("kl_weight"):
+        parts.append(f"plus {desc['loss']['kl_weight']:g} x the KL divergence between the "
+                     "teacher's normalised class vectors")
+    if desc["train"].get("balance"):
+        parts.append(f"chunks drawn class-balanced (balance {desc['train']['balance']:g})")
+    return "".join(f", {p}" for p in parts)
+
+
 def _pct(estimate: dict[str, float]) -> str:
     return (f"{100 * estimate['value']:.1f} % [{100 * estimate['low']:.1f}, "
             f"{100 * estimate['high']:.1f}]")
@@ -99,8 +110,9 @@ def card(name: str, data: dict[str, Any], report: dict[str, Any], row: str, dige
         "file and come from the weights manager (`specxform weights fetch "
         f"{desc['teacher']['name']}`).",
         f"- Loss: `{desc['loss']['method']}` (BCE between the teacher's sigmoid outputs on "
-        f"the transcoded and on the true Mel); Adam lr {desc['train']['lr']}, batch "
-        f"{desc['train']['batch_size']}, seed {desc['train']['seed']}.",
+        f"the transcoded and on the true Mel){_extra_terms(desc)}; Adam lr "
+        f"{desc['train']['lr']}, batch {desc['train']['batch_size']}, seed "
+        f"{desc['train']['seed']}.",
         f"- Chunks: {chunking['seconds']:g} s, normalisation `{chunking['normalise']}`.", "",
         "## Data and licence", "",
         f"Training data: every recording of the project's shared data, split by source "
