@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     report = json.loads(args.table2.read_text())
     SHIPPED.mkdir(parents=True, exist_ok=True)
     target = SHIPPED / f"{args.name}.pt"
-    shutil.copyfile(args.checkpoint, target)
+    if not (target.exists() and target.samefile(args.checkpoint)):  # else: only the card
+        shutil.copyfile(args.checkpoint, target)
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     downstream = downstream_rows(args.downstream, digest)
     text = card(args.name, data, report, args.row, digest, downstream, args.command)

@@ -48,6 +48,12 @@ def test_the_card_carries_the_table_and_only_downstream_rows_of_the_same_file(
     other = _downstream(tmp_path / "b.json", "0" * 64)  # measured with another file
     assert ship.main([*common, "--downstream", str(other)]) == 0
     assert "have not been run with this file" in (tmp_path / "out" / "cense-yamnet.md").read_text()
+    # shipping the shipped file again rewrites its card (after a new downstream run)
+    shipped = tmp_path / "out" / "cense-yamnet.pt"
+    assert ship.main(["--name", "cense-yamnet", "--checkpoint", str(shipped), "--table2",
+                      str(TABLE2), "--command", "python benchmarks/train_table2.py ...",
+                      "--downstream", str(_downstream(tmp_path / "c.json", sha))]) == 0
+    assert "| esc10 | folds |" in (tmp_path / "out" / "cense-yamnet.md").read_text()
 
 
 def test_a_name_that_is_not_the_checkpoint_pair_is_refused(ship: ModuleType, tmp_path: Path,
