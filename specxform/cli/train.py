@@ -112,13 +112,8 @@ def run(args: argparse.Namespace) -> int:
     registry = plugins.get_registry()
     registry.pair(args.source, args.target)  # unknown names: the closest ones are suggested
     _check_names(registry, args)
-    if not args.kl_weight >= 0:
-        raise InputError(f"--kl-weight {args.kl_weight}: the weight of a loss term must be >= 0 "
-                         "(0 turns the KL term off).")
+    # Built before the teacher loads, so that bad values fail before any work.
     loss = LossConfig(method=args.method, kl_weight=args.kl_weight)
-    if not 0 <= args.balance <= 1:
-        raise InputError(f"--balance {args.balance}: give a value in [0, 1] (0: plain "
-                         "shuffling, 1: every top-1 class drawn equally often).")
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, patience=args.patience, device=args.device,
                          precision=args.precision, balance=args.balance)

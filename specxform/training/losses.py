@@ -47,7 +47,8 @@ _KL_FLOOR = 1e-12
 
 def _non_negative(instance: object, attribute: attrs.Attribute, value: float) -> None:
     if not value >= 0:
-        raise SpecError(f"{attribute.name} must be >= 0, got {value!r}.")
+        raise SpecError(f"`{attribute.name}={value!r}`: a loss weight must be >= 0 (0 turns "
+                        "its term off).")
 
 
 def _method(instance: object, attribute: attrs.Attribute, value: str) -> None:

@@ -114,8 +114,8 @@ def _patience(instance: object, attribute: attrs.Attribute, value: int | None) -
 
 def _balance(instance: object, attribute: attrs.Attribute, value: float) -> None:
     if not 0 <= value <= 1:
-        raise SpecError(f"balance must lie in [0, 1] (0: plain shuffling, 1: every top-1 class "
-                        f"drawn equally often), got {value!r}.")
+        raise SpecError(f"`balance={value!r}` must lie in [0, 1] (0: plain shuffling, 1: every "
+                        "top-1 class drawn equally often).")
 
 
 @attrs.frozen
