@@ -178,7 +178,7 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     test = results["test"]
     rows = cache.rows([c.name for c in split.test])
     leads = file_leads(np.asarray(cache.probs[rows]), np.asarray(cache.file_index)[rows])
-    agree = {m: [f in set(test.agreeing(m)) for f in test.files] for m in test.metrics}
+    agree = {m: test.agree(m) for m in test.metrics}
     return {
         "pair": args.pair, "teacher": pair_args.teacher, "data": str(args.data),
         "checkpoints": dict(args.checkpoint), "parts": parts,

@@ -67,9 +67,10 @@ class CoarseTextureConfig:
         Seed of the fixed noise field.
     coarse_rate : float
         Frames per second of the coarse stage; 0 (the default) runs it at the
-        source's own rate. A 1 frame/s source (slow third octaves) leaves the
-        coarse stage 4 frames for a 4 s chunk, too few to place the texture's
-        gain in time, so its pair asks for 8.
+        source's own rate, and a rate between the source's and the target's
+        raises it. For slow third octaves (1 frame/s) 8 frames/s lowered the
+        held-out KL by 0.18 nats and left PtoPa-FC within the noise
+        (docs/training.md).
     """
 
     channels: int = attrs.field(default=48, validator=_at_least(1))

@@ -259,7 +259,7 @@ class EvaluationResult:
 
     def agreeing(self, method: str) -> list[str]:
         """The evaluated files whose top-1 classes agree under ``method``, sorted."""
-        return sorted(self.files[i] for i, a in enumerate(self._agree(method)) if a)
+        return sorted(self.files[i] for i, a in enumerate(self.agree(method)) if a)
 
     def true_top1(self) -> list[int]:
         """Each evaluated file's top-1 class on the true Mels, in :attr:`files` order."""
@@ -273,7 +273,9 @@ class EvaluationResult:
         top = self.metrics[method].top
         return [top[self.file_index[f]] for f in self.files]
 
-    def _agree(self, method: str) -> list[bool]:
+    def agree(self, method: str) -> list[bool]:
+        """Whether each evaluated file's top-1 classes agree under ``method``, in
+        :attr:`files` order."""
         by_index = self.metrics[method].agree
         return [by_index[self.file_index[f]] for f in self.files]
 

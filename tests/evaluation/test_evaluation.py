@@ -113,6 +113,22 @@ def test_every_method_is_scored_on_the_same_files_and_chunks(result, cache: Feat
                             "retrained": "retrained"}
 
 
+
+def test_per_file_agreement_and_top1_classes_match_the_metrics(result, cache: FeatureCache):
+    probs = np.asarray(cache.probs)
+    for name, metrics in result.metrics.items():
+        agree, top, true = result.agree(name), result.top1(name), result.true_top1()
+        assert agree == [t == q for t, q in zip(true, top, strict=True)]
+        assert np.mean(agree) == pytest.approx(metrics["ptopa_fc"].value)
+        assert result.agreeing(name) == sorted(f for f, a in zip(result.files, agree,
+                                                                  strict=True) if a)
+    # the true top-1 is the argmax of the file's mean cached teacher output
+    index = np.asarray(cache.file_index)
+    first = result.files[0]
+    mean = probs[index == cache.files.index(first)].mean(axis=0)
+    assert result.true_top1()[0] == int(mean.argmax())
+
+
 def test_matches_the_trainers_validation_metrics(cache: FeatureCache, split: Split,
                                                  methods: list[Method]):
     rows = _rows(cache, split.valid)
