@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from specxform.errors import CheckpointError
 from specxform.teachers.base import TeacherOutput
-from specxform_builtins.teachers.published import PublishedTeacher
+from specxform_builtins.teachers.published import PublishedTeacher, load_matching_state
 
 __all__ = [
     "AUDIOSET_NUM_CLASSES",
@@ -278,17 +278,5 @@ def load_efficientat_state_dict(model: MN04, state: Any) -> None:
             f"expected a plain state dict of tensors (the official mn04_as_mAP_432.pt is "
             f"one), got a {kind}; re-save it with torch.save(model.state_dict(), path)."
         )
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(
-        f"{k}: {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
-        for k in set(state) & set(expected) if state[k].shape != expected[k].shape
-    )
-    if missing or unexpected or wrong:
-        raise CheckpointError(
-            f"checkpoint does not match {type(model).__name__}: missing keys {missing[:8]}; "
-            f"unexpected keys {unexpected[:8]}; shape mismatches {wrong[:8]}. Is it "
-            f"EfficientAT's mn04_as_mAP_432.pt (width 0.4, 527 classes)?"
-        )
-    model.load_state_dict(state, strict=True)
+    load_matching_state(model, state, hint="Is it EfficientAT's mn04_as_mAP_432.pt (width "
+                        "0.4, 527 classes)?")

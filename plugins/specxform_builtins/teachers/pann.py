@@ -51,7 +51,7 @@ from torch import Tensor, nn
 
 from specxform.errors import CheckpointError
 from specxform.teachers.base import TeacherOutput
-from specxform_builtins.teachers.published import PublishedTeacher
+from specxform_builtins.teachers.published import PublishedTeacher, load_matching_state
 
 __all__ = [
     "AUDIOSET_NUM_CLASSES",
@@ -332,21 +332,8 @@ def load_pann_state_dict(model: _Pann, checkpoint: Any) -> dict[str, Tensor]:
     state = _state_dict_of(checkpoint)
     front = _check_front_end(state)
     state = {k: v for k, v in state.items() if k not in FRONT_END_KEYS}
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(
-        f"{k}: {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
-        for k in set(state) & set(expected)
-        if state[k].shape != expected[k].shape
-    )
-    if missing or unexpected or wrong:
-        raise CheckpointError(
-            f"checkpoint does not match {type(model).__name__}: "
-            f"missing keys {missing}; unexpected keys {unexpected}; shape mismatches {wrong}. "
-            f"Is it a {type(model).__name__} checkpoint of audioset_tagging_cnn?"
-        )
-    model.load_state_dict(state, strict=True)
+    load_matching_state(
+        model, state, hint=f"Is it a {type(model).__name__} checkpoint of audioset_tagging_cnn?")
     return front
 
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import abc
 import os
+from collections.abc import Mapping
 from typing import ClassVar, Self
 
+from torch import Tensor, nn
+
 from specxform import weights as catalogue
+from specxform.errors import CheckpointError
 from specxform.teachers.base import Teacher
 from specxform.teachers.labels import read_label_file
 
-__all__ = ["PublishedTeacher"]
+__all__ = ["PublishedTeacher", "load_matching_state"]
 
 
 class PublishedTeacher(Teacher):
@@ -62,3 +66,41 @@ class PublishedTeacher(Teacher):
         """
         file = catalogue.resolve(catalogue.get(cls.weights_name), weights, download=download)
         return cls.from_checkpoint(file)
+
+
+def load_matching_state(model: nn.Module, state: Mapping[str, Tensor], *, hint: str) -> None:
+    """Load ``state`` into ``model`` strictly, or say every way in which it does not fit.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Target module.
+    state : mapping of str to Tensor
+        A state dict already in the module's own key layout.
+    hint : str
+        The sentence that ends the error: which file was expected.
+
+    Raises
+    ------
+    CheckpointError
+        Listing the missing and unexpected keys and the shape mismatches (eight of each).
+    """
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(
+        f"{k}: {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
+        for k in set(state) & set(expected) if state[k].shape != expected[k].shape
+    )
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"checkpoint does not match {type(model).__name__}: missing keys {_first(missing)}; "
+            f"unexpected keys {_first(unexpected)}; shape mismatches {_first(wrong)}. {hint}"
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def _first(names: list[str], most: int = 8) -> str:
+    # a wrong file can mismatch hundreds of keys: eight show which kind it is
+    more = f" (+{len(names) - most} more)" if len(names) > most else ""
+    return f"{names[:most]}{more}"

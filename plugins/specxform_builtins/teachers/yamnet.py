@@ -62,7 +62,7 @@ from specxform.errors import CheckpointError, InputError
 from specxform.teachers.base import TeacherOutput
 from specxform.teachers.labels import ClassMapEntry, parse_class_map, read_class_map
 from specxform_builtins.teachers import YAMNET_WEIGHTS
-from specxform_builtins.teachers.published import PublishedTeacher
+from specxform_builtins.teachers.published import PublishedTeacher, load_matching_state
 
 __all__ = [
     "AUDIOSET_NUM_CLASSES",
@@ -689,20 +689,8 @@ def load_yamnet_state_dict(model: YAMNet, state: Mapping[str, Tensor]) -> None:
     """
     if "classifier.weight" in state:
         state = _from_port(state)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(
-        f"{k}: {tuple(state[k].shape)} != {tuple(expected[k].shape)}"
-        for k in set(state) & set(expected)
-        if state[k].shape != expected[k].shape
-    )
-    if missing or unexpected or wrong:
-        raise CheckpointError(
-            f"state dict does not match YAMNet: missing keys {missing}; unexpected keys "
-            f"{unexpected}; shape mismatches {wrong}."
-        )
-    model.load_state_dict(state, strict=True)
+    load_matching_state(model, state, hint="Is it YAMNet's own state dict, or the "
+                        "torch_audioset port's?")
 
 
 def load_yamnet_h5(model: YAMNet, file: str | os.PathLike[str]) -> None:
