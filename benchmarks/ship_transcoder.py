@@ -42,6 +42,9 @@ def _extra_terms(desc: dict[str, Any]) -> str:
                      "teacher's normalised class vectors")
     if desc["train"].get("balance"):
         parts.append(f"chunks drawn class-balanced (balance {desc['train']['balance']:g})")
+    if desc["train"].get("lr_schedule", "constant") != "constant":
+        parts.append(f"learning rate on a {desc['train']['lr_schedule']} schedule from "
+                     f"{desc['train']['lr']:g}")
     return "".join(f", {p}" for p in parts)
 
 

@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                        help="TrainConfig.lr_schedule")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, auto, ...")
@@ -132,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             out_dir=args.out, cache_dir=args.cache_dir,
             loss=LossConfig(method=args.method, kl_weight=args.kl_weight),
             config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                               seed=args.seed, device=args.device, balance=args.balance),
+                               seed=args.seed, device=args.device, balance=args.balance,
+                               lr_schedule=args.lr_schedule),
             resume=args.resume, retrain_teacher=args.retrain_teacher, tensorboard=False,
             progress=progress,
         )
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     best = next(r for r in result.history if r["epoch"] == result.best_epoch)
     summary = {"pair": args.pair, "student": None if args.retrain_teacher else args.student,
                "method": args.method, "kl_weight": args.kl_weight, "balance": args.balance,
-               "augmented_clips": len(extra),
+               "lr_schedule": args.lr_schedule, "augmented_clips": len(extra),
                "train_fraction": args.train_fraction,
                "train_clips": len(split.train), "valid_clips": len(split.valid),
                "test_clips": len(split.test), "cache_seconds": round(cache_seconds, 1),

@@ -66,10 +66,12 @@ def test_a_name_that_is_not_the_checkpoint_pair_is_refused(ship: ModuleType, tmp
     assert not (tmp_path / "out").exists()
 
 
-def test_the_card_names_a_kl_term_and_class_balancing(ship: ModuleType) -> None:
+def test_the_card_names_a_kl_term_class_balancing_and_a_schedule(ship: ModuleType) -> None:
     plain = {"loss": {"method": "logits", "kl_weight": 0.0}, "train": {}}
     assert ship._extra_terms(plain) == ""
     both = {"loss": {"method": "logits", "kl_weight": 0.01}, "train": {"balance": 0.5}}
     assert ship._extra_terms(both) == (", plus 0.01 x the KL divergence between the teacher's "
                                        "normalised class vectors, chunks drawn class-balanced "
                                        "(balance 0.5)")
+    cosine = {"loss": {"kl_weight": 0.0}, "train": {"lr": 0.001, "lr_schedule": "cosine"}}
+    assert ship._extra_terms(cosine) == ", learning rate on a cosine schedule from 0.001"

@@ -54,6 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--epochs", type=int, default=200, metavar="N", help="default: 200")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="default: 64")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                        help="constant (default), or cosine: decay from --lr to 0 over "
+                             "--epochs")
     parser.add_argument("--seed", type=int, default=0, help="initialisation, order and split")
     parser.add_argument("--patience", type=int, metavar="N",
                         help="stop after N epochs without a better validation loss")
@@ -116,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     loss = LossConfig(method=args.method, kl_weight=args.kl_weight)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          seed=args.seed, patience=args.patience, device=args.device,
-                         precision=args.precision, balance=args.balance)
+                         precision=args.precision, balance=args.balance,
+                         lr_schedule=args.lr_schedule)
     teacher_name, teacher = common.pair_teacher(registry, args, verb="train")
     out = Path(args.out) if args.out else run_folder(args.source, args.target, teacher_name)
     terminal = common.stderr().is_terminal

@@ -269,8 +269,10 @@ def check_compatible(path: Path, saved: Mapping[str, Any], current: Mapping[str,
     """Refuse to resume the run saved at ``path`` when its settings differ from ``current``
     (other than :data:`RESUMABLE_CHANGES` and the versions)."""
     def comparable(desc: Mapping[str, Any]) -> dict[str, Any]:
-        # Runs from before class balancing existed shuffled plainly (balance 0).
-        train = {k: v for k, v in {"balance": 0.0, **desc["train"]}.items()
+        # Runs from before class balancing and schedules existed shuffled plainly
+        # (balance 0) at a constant learning rate.
+        older = {"balance": 0.0, "lr_schedule": "constant"}
+        train = {k: v for k, v in {**older, **desc["train"]}.items()
                  if k not in RESUMABLE_CHANGES}
         # Runs from before retrained teachers existed are students.
         return {"kind": "student", **{k: v for k, v in desc.items() if k != "versions"},

@@ -84,12 +84,14 @@ from specxform.transcoders.pinv import PinvTranscoder
 from specxform.transcoders.students import Transcoder
 
 __all__ = [
+    "LR_SCHEDULES",
     "PRECISIONS",
     "TrainConfig",
     "TrainResult",
     "default_student",
     "epoch_order",
     "evaluate",
+    "learning_rate",
     "select_device",
     "train",
 ]
@@ -110,6 +112,15 @@ def _precision(instance: object, attribute: attrs.Attribute, value: str) -> None
 def _patience(instance: object, attribute: attrs.Attribute, value: int | None) -> None:
     if value is not None:
         _positive_int(instance, attribute, value)
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def _lr_schedule(instance: object, attribute: attrs.Attribute, value: str) -> None:
+    if value not in LR_SCHEDULES:
+        raise SpecError(f"unknown `lr_schedule={value!r}`; choose one of "
+                        f"{', '.join(LR_SCHEDULES)}.")
 
 
 def _balance(instance: object, attribute: attrs.Attribute, value: float) -> None:
@@ -148,6 +159,12 @@ class TrainConfig:
         training chunks sharing its top-1 class on the true Mel (the teacher's
         label, so no dataset label is needed); 1 gives every class the same
         share. For archives dominated by a few sounds (traffic, speech).
+    lr_schedule : {"constant", "cosine"}
+        ``"constant"`` (default) keeps ``lr``; ``"cosine"`` decays it over the
+        steps of ``epochs`` epochs, from ``lr`` to 0 on half a cosine
+        (:func:`learning_rate`). It is a function of the step alone, so a
+        resumed run continues the same curve; extending ``epochs`` on resume
+        stretches the rest of it.
     """
 
     epochs: int = attrs.field(default=200, validator=_positive_int)
@@ -160,6 +177,7 @@ class TrainConfig:
     interpolation: str = "log"
     precision: str = attrs.field(default="auto", validator=_precision)
     balance: float = attrs.field(default=0.0, converter=float, validator=_balance)
+    lr_schedule: str = attrs.field(default="constant", validator=_lr_schedule)
 
     def __attrs_post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -538,6 +556,13 @@ def epoch_order(cache: FeatureCache, rows: np.ndarray, config: TrainConfig,
     return rng.choice(rows, size=len(rows), replace=True, p=weights / weights.sum())
 
 
+def learning_rate(config: TrainConfig, step: int, n_steps: int) -> float:
+    """The learning rate of global step ``step`` (0-based) of ``n_steps`` (all epochs)."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, n_steps) / n_steps))
+
+
 def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: np.ndarray,
            loss: LossConfig, config: TrainConfig, device: torch.device,
            dtype: torch.dtype | None, progress: ProgressCallback | None,
@@ -555,6 +580,9 @@ def _epoch(run: _Run, cache: FeatureCache, train_rows: np.ndarray, valid_rows: n
         # A rank left without chunks still steps (DDP needs every rank) on one, weighted 0.
         share = len(mine) / len(rows)
         batch = _to_device(cache.take(mine if len(mine) else rows[:1]), device)
+        lr = learning_rate(config, (epoch - 1) * n_steps + step, config.epochs * n_steps)
+        for group in run.optimizer.param_groups:
+            group["lr"] = lr
         with _autocast(device, dtype):
             mel = run.step_model(batch["source"])
             logits = (run.step_classifier(mel, _aux(batch, "aux_student")).logits

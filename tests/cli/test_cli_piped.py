@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 from training.training_helpers import EXCERPT, TinyPlugin, few_clips
 
 from specxform import plugins
@@ -45,8 +46,11 @@ def test_training_logs_one_line_per_epoch_when_not_on_a_terminal(
     argv = ["train", "--source", "cense", "--target", "pann", "--teacher", "tiny",
             "--data", str(data), "--epochs", "2", "--batch-size", "8", "--student-config",
             '{"layers": 2, "channels": 4}', "--out", str(tmp_path / "run"),
-            "--cache-dir", str(tmp_path / "cache"), "--device", "cpu", "--no-tensorboard"]
+            "--cache-dir", str(tmp_path / "cache"), "--device", "cpu", "--no-tensorboard",
+            "--lr-schedule", "cosine"]
     assert main(argv) == 0
+    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    assert saved["description"]["train"]["lr_schedule"] == "cosine"
     err = capsys.readouterr().err
     lines = [ln for ln in err.splitlines() if ln.startswith("specxform: epoch")]
     assert [ln.split(":")[1].split()[1] for ln in lines] == ["0/2", "1/2", "2/2"], err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import signal
@@ -192,6 +193,8 @@ def test_bad_settings_and_files_are_named(tmp_path: Path):
         trainer.TrainConfig(lr=-0.1)
     with pytest.raises(SpecError, match=r"`balance=1\.5` must lie in \[0, 1\]"):
         trainer.TrainConfig(balance=1.5)
+    with pytest.raises(SpecError, match=r"`lr_schedule='linear'`.*constant, cosine"):
+        trainer.TrainConfig(lr_schedule="linear")
     (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"x\.pt"):
         checkpoint.read_checkpoint(tmp_path / "x.pt")
@@ -340,8 +343,46 @@ def test_balance_zero_is_a_permutation_and_one_draws_classes_equally():
 def test_runs_from_before_balancing_resume(run: trainer.TrainResult, tiny_cache, split):
     path = run.out_dir / "last.pt"
     saved = checkpoint.read_checkpoint(path)["description"]
-    old = {**saved, "train": {k: v for k, v in saved["train"].items() if k != "balance"}}
-    checkpoint.check_compatible(path, old, saved)  # a missing balance means 0
+    newer = ("balance", "lr_schedule")
+    old = {**saved, "train": {k: v for k, v in saved["train"].items() if k not in newer}}
+    checkpoint.check_compatible(path, old, saved)  # missing: balance 0, a constant rate
+    with pytest.raises(CheckpointError, match="lr_schedule"):
+        checkpoint.check_compatible(path, old, {**saved, "train": {**saved["train"],
+                                                                   "lr_schedule": "cosine"}})
     with pytest.raises(CheckpointError, match="balance"):
         checkpoint.check_compatible(path, old, {**saved, "train": {**saved["train"],
                                                                    "balance": 0.5}})
+
+
+def test_cosine_schedule_decays_from_lr_to_zero_and_constant_keeps_lr():
+    cosine = trainer.TrainConfig(lr=2e-3, lr_schedule="cosine")
+    rates = [trainer.learning_rate(cosine, step, 100) for step in range(101)]
+    assert rates[0] == pytest.approx(2e-3) and rates[50] == pytest.approx(1e-3)
+    assert rates[100] == pytest.approx(0.0, abs=1e-12)
+    assert all(a > b for a, b in itertools.pairwise(rates))  # strictly decreasing
+    assert trainer.learning_rate(trainer.TrainConfig(lr=2e-3), 77, 100) == 2e-3
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_an_interrupted_cosine_run_resumes_on_the_same_curve(tiny_cache, split, tmp_path: Path):
+    config = trainer.TrainConfig(epochs=3, batch_size=4, lr_schedule="cosine")
+    straight = _train(tiny_cache, split, tmp_path / "straight", config=config)
+
+    def stop_in_epoch_2(epoch: int, step: int) -> None:
+        if (epoch, step) == (2, 1):
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        _train(tiny_cache, split, tmp_path / "cut", config=config, on_batch=stop_in_epoch_2)
+    again = _train(tiny_cache, split, tmp_path / "cut", config=config, resume=True)
+    a = checkpoint.read_checkpoint(straight.last_checkpoint)
+    b = checkpoint.read_checkpoint(again.last_checkpoint)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    n_steps = -(-len(tiny_cache.rows([c.name for c in split.train])) // 4)
+    last = trainer.learning_rate(config, 3 * n_steps - 1, 3 * n_steps)
+    assert 0 < last < 1e-3 / 10  # the last step ran near the end of the curve
+    assert a["optimizer"]["param_groups"][0]["lr"] == pytest.approx(last)
+    assert b["optimizer"]["param_groups"][0]["lr"] == pytest.approx(last)
