@@ -19,6 +19,8 @@ from specxform.errors import InputError
 METHODS = ("logits", "mels", "hybrid")
 #: specxform.training.trainer.PRECISIONS, likewise.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: specxform.training.trainer.LR_SCHEDULES, likewise.
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -54,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--epochs", type=int, default=200, metavar="N", help="default: 200")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N", help="default: 64")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (1e-3)")
-    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                         help="constant (default), or cosine: decay from --lr to 0 over "
                              "--epochs")
     parser.add_argument("--seed", type=int, default=0, help="initialisation, order and split")

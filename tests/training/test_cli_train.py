@@ -101,3 +101,11 @@ def test_teacher_must_exist_and_consume_the_target(registry_with_tiny, data: Pat
     with pytest.raises(SpecError, match="use --target pann"):
         _run(["--source", "cense", "--target", "yamnet", "--teacher", "tiny", "--data",
               str(data)])
+
+
+def test_the_parser_copies_of_the_choices_match_the_library():
+    from specxform.training import losses, trainer
+
+    assert train_cli.METHODS == losses.METHODS
+    assert train_cli.PRECISIONS == trainer.PRECISIONS
+    assert train_cli.LR_SCHEDULES == trainer.LR_SCHEDULES
