@@ -29,6 +29,8 @@ from pathlib import Path
 
 import attrs
 
+from specxform.cli.train import LR_SCHEDULES  # torch-free, like the parser
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
                         help="TrainConfig.lr_schedule")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)

@@ -113,7 +113,6 @@ def test_every_method_is_scored_on_the_same_files_and_chunks(result, cache: Feat
                             "retrained": "retrained"}
 
 
-
 def test_per_file_agreement_and_top1_classes_match_the_metrics(result, cache: FeatureCache):
     probs = np.asarray(cache.probs)
     for name, metrics in result.metrics.items():
