@@ -87,6 +87,13 @@ class CoarseTexture(nn.Module):
         field = self.noise if reps == 1 else self.noise.repeat(reps, 1)
         return field[:frames]
 
+    def noise_field(self, batch: int, frames: int) -> Tensor:
+        """``(batch, 1, frames, n_mels)``: the fixed field, or fresh draws while training
+        with ``train_noise="fresh"`` (torch's generator: the trainer seeds and saves it)."""
+        if self.training and self.config.train_noise == "fresh":
+            return torch.randn(batch, 1, frames, self.n_mels, device=self.noise.device)
+        return self.texture(frames)[None, None].expand(batch, 1, frames, self.n_mels)
+
     def forward(self, mel: Tensor) -> Tensor:
         """Refine ``mel`` (batch, frames, mels) -> (batch, frames, mels)."""
         if mel.dim() != 3 or mel.shape[-1] != self.n_mels:
@@ -98,7 +105,7 @@ class CoarseTexture(nn.Module):
         h = self.head(self.blocks(self.stem(coarse)))
         h = F.interpolate(h, size=(frames, mels), mode="bilinear", align_corners=False)
         offset, gain, features = h[:, :1], F.softplus(h[:, 1:2]), h[:, 2:]
-        noise = self.texture(frames).to(mel.dtype)[None, None].expand(batch, 1, frames, mels)
+        noise = self.noise_field(batch, frames).to(mel.dtype)
         fine = self.fine2(torch.relu(self.fine1(torch.cat([x, noise, features], dim=1))))
         return (x + offset + gain * noise + fine)[:, 0]
 

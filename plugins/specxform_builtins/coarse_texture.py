@@ -33,10 +33,13 @@ import attrs
 
 from specxform.errors import SpecError
 
-__all__ = ["CoarseTextureConfig", "coarse_texture"]
+__all__ = ["NOISE_FRAMES", "TRAIN_NOISE", "CoarseTextureConfig", "coarse_texture"]
 
 #: Length of the fixed noise field, in target frames; longer inputs tile it.
 NOISE_FRAMES = 4096
+
+#: What field training uses: the fixed one, or a new draw for every chunk.
+TRAIN_NOISE = ("fixed", "fresh")
 
 
 def _at_least(minimum: int):
@@ -71,6 +74,10 @@ class CoarseTextureConfig:
         raises it. For slow third octaves (1 frame/s) 8 frames/s lowered the
         held-out KL by 0.18 nats and left PtoPa-FC within the noise
         (docs/training.md).
+    train_noise : str
+        ``"fixed"`` (the default) trains on the fixed field; ``"fresh"`` draws
+        a new field for every training chunk, so the student cannot learn one
+        field's pattern. Evaluation and transcoding always use the fixed field.
     """
 
     channels: int = attrs.field(default=48, validator=_at_least(1))
@@ -79,6 +86,13 @@ class CoarseTextureConfig:
     noise_gain: float = attrs.field(default=1.0, converter=float)
     seed: int = attrs.field(default=0, validator=_at_least(0))
     coarse_rate: float = attrs.field(default=0.0, converter=float)
+    train_noise: str = attrs.field(default="fixed")
+
+    @train_noise.validator
+    def _check_noise(self, attribute: attrs.Attribute, value: str) -> None:
+        if value not in TRAIN_NOISE:
+            raise SpecError(f"coarse_texture train_noise must be one of {', '.join(TRAIN_NOISE)}, "
+                            f"got {value!r}.")
 
     @coarse_rate.validator
     def _check_rate(self, attribute: attrs.Attribute, value: float) -> None:

@@ -91,3 +91,23 @@ def test_config_round_trips_and_bad_values_are_named():
 def test_wrong_input_shape_is_refused(registry: Registry):
     with pytest.raises(InputError, match=r"\(2, 10, 32\)"):
         _student(registry)(torch.zeros(2, 10, 32))
+
+
+def test_fresh_train_noise_draws_a_field_per_chunk_in_training_only(registry: Registry):
+    student = _student(registry, train_noise="fresh")
+    with torch.no_grad():
+        mel = torch.zeros(2, 98, 64)
+        torch.manual_seed(3)
+        first = student(mel)
+        torch.manual_seed(3)
+        again = student(mel)
+        second = student(mel)
+        student.eval()
+        evaluated = student(mel)
+    assert torch.equal(first, again)  # torch's seeded generator: reproducible and resumable
+    assert not torch.equal(first, second)
+    assert not torch.equal(first[0], first[1])  # one draw per chunk
+    assert torch.allclose(evaluated, (0.5 * student.texture(98)).expand_as(evaluated), atol=1e-5)
+    assert CoarseTextureConfig().train_noise == "fixed"  # checkpoints from before keep theirs
+    with pytest.raises(SpecError, match="'random'"):
+        CoarseTextureConfig(train_noise="random")
