@@ -148,16 +148,13 @@ def analyse(args: argparse.Namespace) -> dict[str, Any]:
     )
     from specxform.plugins import get_registry
     from specxform.teachers.labels import teacher_labels
-    from specxform.training.cache import build_cache, teacher_digest
+    from specxform.training.cache import teacher_digest
 
     started = time.perf_counter()
     registry = get_registry()
-    pair_args = table2.parser().parse_args(["--pair", args.pair, "--data", str(args.data)])
-    clips, split, chunking, _ = table2._data(pair_args, registry)
-    teacher = registry.teacher(pair_args.teacher).factory().eval()
-    cache = build_cache(clips, source=registry.representation(pair_args.source),
-                        target=registry.representation(pair_args.target), teacher=teacher,
-                        teacher_name=pair_args.teacher, chunking=chunking, root=args.cache_dir)
+    loaded = table2.pair_data(args.pair, args.data, args.cache_dir, registry)
+    pair_args, clips, split, teacher, cache = (loaded.args, loaded.clips, loaded.split,
+                                               loaded.teacher, loaded.cache)
     source, target = cache_pair(cache)
     digest = teacher_digest(teacher)
     methods = [pinv_method("pinv", source, target), *(

@@ -532,6 +532,29 @@ def _data(args: argparse.Namespace, registry: Registry) -> tuple[tuple, Any, Chu
             Chunking.for_teacher(registry.teacher(args.teacher)), "folder")
 
 
+@attrs.frozen
+class PairData:
+    """A pair's recipe data, ready to score on: its clips, split, frozen teacher and cache."""
+
+    args: argparse.Namespace
+    clips: tuple
+    split: Any
+    teacher: nn.Module
+    cache: FeatureCache
+
+
+def pair_data(pair: str, data: Path, cache_dir: Path, registry: Registry) -> PairData:
+    """The data of a pair of :mod:`train_table2` (see :func:`_data`), its cache built or
+    reused under ``cache_dir``; for scripts that score checkpoints on its split."""
+    args = parser().parse_args(["--pair", pair, "--data", str(data)])
+    clips, split, chunking, _ = _data(args, registry)
+    teacher = registry.teacher(args.teacher).factory().eval()
+    cache = build_cache(clips, source=registry.representation(args.source),
+                        target=registry.representation(args.target), teacher=teacher,
+                        teacher_name=args.teacher, chunking=chunking, root=cache_dir)
+    return PairData(args, clips, split, teacher, cache)
+
+
 def run(args: argparse.Namespace, registry: Registry) -> dict[str, Any]:
     """Build or reuse the cache, get the checkpoints, evaluate, write; returns the report."""
     device = select_device(args.device)

@@ -72,10 +72,15 @@ class CoarseTexture(nn.Module):
                 conv.bias.zero_()
             assert self.head.bias is not None
             self.head.bias[1] = _softplus_inverse(initial) if initial > 0 else -20.0
-        generator = torch.Generator().manual_seed(config.seed)
-        noise = torch.randn(NOISE_FRAMES, n_mels, generator=generator)
         self.noise: Tensor
-        self.register_buffer("noise", noise, persistent=False)
+        self.register_buffer("noise", self.field(config.seed), persistent=False)
+
+    def field(self, seed: int) -> Tensor:
+        """The noise field of ``seed``, ``(NOISE_FRAMES, n_mels)``; the student's own is
+        ``field(config.seed)``. Setting :attr:`noise` to another seed's field measures how
+        much the student relies on its own (``benchmarks/texture_fields.py``)."""
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randn(NOISE_FRAMES, self.n_mels, generator=generator)
 
     def coarse_frames(self, frames: int) -> int:
         """Frames of the coarse stage for an input of ``frames`` target frames."""
