@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import collections
 import itertools
-import json
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -39,9 +38,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from harness import machine  # noqa: E402
-
-from specxform.io import atomic_write  # noqa: E402
+from harness import machine, write_results  # noqa: E402
 
 PARTS = ("train", "valid", "test")
 #: Lead bins in nats: near-ties, close, clear.
@@ -194,24 +191,33 @@ def _checkpoint(text: str) -> tuple[str, str]:
     return name, path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def pair_parser(description: str, checkpoint_help: str) -> argparse.ArgumentParser:
+    """The options of a script that scores checkpoints on a pair's split: ``--pair``,
+    ``--checkpoint NAME=PATH`` (repeatable), ``--data``, ``--cache-dir``, ``--output``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--pair", required=True,
                         help="cense-yamnet, cense-efficientat or slow-efficientat")
     parser.add_argument("--checkpoint", type=_checkpoint, action="append", default=[],
-                        metavar="NAME=PATH", help="a trained row (repeatable)")
+                        metavar="NAME=PATH", help=checkpoint_help)
     parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
     parser.add_argument("--cache-dir", type=Path, default=ROOT.parent / "runs" / "features")
-    parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--output", type=Path, required=True,
                         help="writes OUTPUT.json and OUTPUT.md")
+    return parser
+
+
+def write_output(output: Path, report: dict[str, Any], text: str) -> None:
+    """``OUTPUT.json`` and ``OUTPUT.md``, atomically; prints the Markdown."""
+    write_results(output.parent, output.name, report, text)
+    print(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = pair_parser((__doc__ or "").splitlines()[0], "a trained row (repeatable)")
+    parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args(argv)
     report = analyse(args)
-    text = markdown(report)
-    for suffix, content in ((".json", json.dumps(report, indent=2) + "\n"), (".md", text)):
-        with atomic_write(args.output.with_suffix(suffix)) as tmp:
-            tmp.write_text(content)
-    print(text)
+    write_output(args.output, report, markdown(report))
     return 0
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -28,11 +27,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from failures import _checkpoint, _pct  # noqa: E402
+from failures import _pct, pair_parser, write_output  # noqa: E402
 from harness import machine  # noqa: E402
 
 from specxform.errors import InputError  # noqa: E402
-from specxform.io import atomic_write  # noqa: E402
 
 METRICS = ("ptopa_fc", "kl")
 
@@ -121,27 +119,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--pair", required=True,
-                        help="cense-yamnet, cense-efficientat or slow-efficientat")
-    parser.add_argument("--checkpoint", type=_checkpoint, action="append", required=True,
-                        metavar="NAME=PATH", help="a coarse_texture checkpoint (repeatable)")
+    parser = pair_parser((__doc__ or "").splitlines()[0],
+                         "a coarse_texture checkpoint (repeatable)")
     parser.add_argument("--part", choices=("valid", "test"), default="valid",
                         help="files scored (default: the validation part)")
     parser.add_argument("--fields", type=int, default=4, help="other fields (4)")
-    parser.add_argument("--data", type=Path, default=ROOT.parent.parent / "shared" / "data")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT.parent / "runs" / "features")
-    parser.add_argument("--output", type=Path, required=True,
-                        help="writes OUTPUT.json and OUTPUT.md")
     args = parser.parse_args(argv)
-    if args.fields < 1:
-        parser.error(f"--fields must be at least 1, got {args.fields}")
+    if not args.checkpoint or args.fields < 1:
+        parser.error("give at least one --checkpoint and --fields of at least 1")
     report = measure(args)
-    text = markdown(report)
-    for suffix, content in ((".json", json.dumps(report, indent=2) + "\n"), (".md", text)):
-        with atomic_write(args.output.with_suffix(suffix)) as tmp:
-            tmp.write_text(content)
-    print(text)
+    write_output(args.output, report, markdown(report))
     return 0
 
 
