@@ -25,8 +25,8 @@ same output (the field is fixed), so transcoding stays reproducible.
 With ``train_noise="fresh"`` training draws a new field for every chunk (from
 torch's seeded generator, so a run stays reproducible and resumable) instead of
 showing the student one field it could learn; evaluation and transcoding keep
-the fixed field. It lowered the held-out KL in all three runs measured and
-raised PtoPa-FC in all three (docs/training.md, "Fresh texture fields").
+the fixed field. It lowered the held-out KL in all four runs measured and
+raised PtoPa-FC in three of them (docs/training.md, "Fresh texture fields").
 """
 
 from __future__ import annotations
