@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
@@ -46,8 +48,6 @@ def texture_students(transcoder: Any) -> list[Any]:
 
 def reseeded(method: Any, seed: int, name: str) -> Any:
     """A copy of ``method`` whose students use the field of ``seed``."""
-    import attrs
-
     transcoder = copy.deepcopy(method.transcoder)
     for student in texture_students(transcoder):
         student.noise = student.field(seed)
@@ -125,8 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="files scored (default: the validation part)")
     parser.add_argument("--fields", type=int, default=4, help="other fields (4)")
     args = parser.parse_args(argv)
-    if not args.checkpoint or args.fields < 1:
-        parser.error("give at least one --checkpoint and --fields of at least 1")
+    if not args.checkpoint:
+        parser.error("give at least one --checkpoint NAME=PATH of a coarse_texture run")
+    if args.fields < 1:
+        parser.error(f"--fields must be at least 1 (other fields to compare), got {args.fields}")
     report = measure(args)
     write_output(args.output, report, markdown(report))
     return 0

@@ -50,3 +50,24 @@ def test_summary_and_markdown_give_own_others_mean_and_gap(fields):
     text = fields.markdown(report)
     assert "| s | 50.0 %, KL 1.00 | 30.0 %, 40.0 % | 35.0 %, KL 1.30 | +15.0 points, " \
            "-0.30 nats |" in text
+
+
+def test_bad_options_are_refused_naming_the_value(fields, capsys):
+    with pytest.raises(SystemExit):
+        fields.main(["--pair", "cense-yamnet", "--output", "x", "--checkpoint", "s=p",
+                     "--fields", "0"])
+    assert "--fields must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        fields.main(["--pair", "cense-yamnet", "--output", "x"])
+    assert "--checkpoint NAME=PATH" in capsys.readouterr().err
+
+
+def test_pair_parser_and_write_output_give_both_files(tmp_path, capsys):
+    failures = import_benchmark("failures")
+    args = failures.pair_parser("d", "h").parse_args(
+        ["--pair", "cense-yamnet", "--checkpoint", "a=b.pt", "--output", str(tmp_path / "r")])
+    assert args.checkpoint == [("a", "b.pt")]
+    failures.write_output(args.output, {"x": 1}, "# table\n")
+    assert (tmp_path / "r.json").read_text() == '{\n  "x": 1\n}\n'
+    assert (tmp_path / "r.md").read_text() == "# table\n"
+    assert "# table" in capsys.readouterr().out
